@@ -1,0 +1,183 @@
+"""WebMACS: the Tornado application and its command line (`python app.py --help`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from typing import Any, Sequence
+
+import momoko
+import tornado.web
+from tornado.httputil import url_concat
+
+import handlers.health
+import handlers.stream
+import handlers.telemetry
+from conf import settings as config
+from conf.settings import Settings, SettingsError
+from handlers.stream import StreamHandler
+from handlers.telemetry import TelemetryHandler
+from models import database, events, tokens
+from models.ingest import IngestQueue
+
+log = logging.getLogger("webmacs")
+
+HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health)
+
+
+class WebMACS(tornado.web.Application):
+    """The application: settings, the pool and the ingest queue, made once and shared by handlers."""
+
+    def __init__(self, settings: Settings, db: momoko.Pool) -> None:
+        self.config = settings
+        self.db = db
+        self.ingest = IngestQueue(db, on_committed=StreamHandler.broadcast)
+        routes = [route for module in HANDLER_MODULES for route in module.default_handlers]
+        super().__init__(
+            routes,
+            websocket_ping_interval=settings.heartbeat_interval,
+            websocket_ping_timeout=settings.heartbeat_interval,
+            websocket_max_message_size=settings.max_message_size,
+            log_function=log_request,
+        )
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line, without the query string: it carries tokens."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    logging.getLogger("tornado.access").log(
+        level, "%d %s %s (%s) %.1fms", status, handler.request.method, handler.request.path,
+        handler.request.remote_ip, 1000.0 * handler.request.request_time(),
+    )
+
+
+# --- commands -------------------------------------------------------------------------------
+
+async def serve(settings: Settings, url: str) -> None:
+    db = await database.connect_pool(url, settings.db_pool_size)
+    await database.migrate(db)
+    app = WebMACS(settings, db)
+    server = app.listen(settings.port, settings.host)
+    log.info("serving on http://%s:%d (database %s)", settings.host, settings.port, database.redact(url))
+    _welcome_once(settings)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+
+    log.info("shutting down")
+    server.stop()
+    TelemetryHandler.close_all()
+    StreamHandler.close_all()
+    await app.ingest.drain()
+    db.close()
+
+
+def _welcome_once(settings: Settings) -> None:
+    marker = settings.var_dir / "welcomed"
+    if marker.exists():
+        return
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"\nWebMACS is running. The dashboard will be at {base}/ ; health at {base}/healthz\n"
+        "To see data flowing, in another terminal:\n"
+        '  .venv/bin/python app.py event add evt_temp01 --name "Inlet temperature" --unit "°C"\n'
+        "  TOKEN=$(.venv/bin/python app.py token --role controller --subject ctl-1)\n"
+        f"  .venv/bin/python app.py simulate --url {base.replace('http', 'ws', 1)} --token $TOKEN --events evt_temp01\n",
+        flush=True,
+    )
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+
+
+async def _with_pool(url: str, work: Any) -> Any:
+    db = await database.connect_pool(url, 1)
+    try:
+        return await work(db)
+    finally:
+        db.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
+    try:
+        settings = config.with_jwt_secret(config.load(**_overrides(args)))
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    if args.command == "settings":
+        for env, default, meaning in config.describe():
+            print(f"{env:24} {default or '(empty)':12} {meaning}")
+        return 0
+    if args.command == "token":
+        ttl = tokens.parse_ttl(args.ttl)
+        print(tokens.issue_token(settings.jwt_secret, args.subject, args.role, ttl))
+        return 0
+    if args.command == "simulate":
+        from controller.simulator import run_simulator
+        url = url_concat(args.url.rstrip("/") + "/ws/controller/telemetry", {"token": args.token})
+        return asyncio.run(run_simulator(url, args.events.split(","), args.rate, args.batch))
+
+    url = database.resolve_url(settings.database_url, settings.var_dir)
+    if args.command == "serve":
+        asyncio.run(serve(settings, url))
+    elif args.command == "migrate":
+        applied = asyncio.run(_with_pool(url, database.migrate))
+        print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    elif args.command == "event":
+        event = asyncio.run(_with_pool(url, lambda db: events.upsert_event(
+            db, args.public_id, name=args.name or args.public_id, unit=args.unit, type=args.type)))
+        print(json.dumps(event, ensure_ascii=False))
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in ("host", "port") if getattr(args, name, None) is not None}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app.py", description="WebMACS real-time telemetry server.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve_cmd = commands.add_parser("serve", help="apply migrations and serve HTTP and WebSockets")
+    serve_cmd.add_argument("--host", help="overrides HOST")
+    serve_cmd.add_argument("--port", type=int, help="overrides PORT")
+
+    commands.add_parser("migrate", help="apply database migrations not yet applied")
+    commands.add_parser("settings", help="list every setting with its environment variable and default")
+
+    event_cmd = commands.add_parser("event", help="manage events (sensors and actuators)")
+    event_actions = event_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = event_actions.add_parser("add", help="create or update an event; prints it as JSON")
+    add.add_argument("public_id", help="e.g. evt_temp01")
+    add.add_argument("--name", help="human name (default: the public id)")
+    add.add_argument("--unit", default="", help='e.g. "°C"')
+    add.add_argument("--type", default="sensor", choices=events.EVENT_TYPES)
+
+    token_cmd = commands.add_parser("token", help="print a signed JWT and nothing else")
+    token_cmd.add_argument("--role", required=True, choices=tokens.ROLES)
+    token_cmd.add_argument("--subject", required=True, help="who the token is for, e.g. ctl-1")
+    token_cmd.add_argument("--ttl", default="30d", help="lifetime: 3600, 15m, 12h, 30d (default 30d)")
+
+    sim = commands.add_parser("simulate", help="the reference controller: send plausible readings until stopped")
+    sim.add_argument("--token", required=True, help="a controller token (see `token`)")
+    sim.add_argument("--events", required=True, help="comma-separated event public ids")
+    sim.add_argument("--rate", type=float, default=10.0, help="readings per second per event (default 10)")
+    sim.add_argument("--batch", type=int, default=1, help="readings per message (default 1)")
+    sim.add_argument("--url", default="ws://127.0.0.1:8000", help="server base URL (default ws://127.0.0.1:8000)")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

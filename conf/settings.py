@@ -1,0 +1,131 @@
+"""Every setting of the server: its environment variable, type, default and meaning, in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with; the message names the variable."""
+
+
+def _setting(env: str, default: Any, meaning: str) -> Any:
+    return field(default=default, metadata={"env": env, "meaning": meaning})
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = _setting("WEBMACS_ENV", "development", "`development` or `production` (production demands a strong JWT_SECRET).")
+    host: str = _setting("HOST", "127.0.0.1", "Address the server listens on.")
+    port: int = _setting("PORT", 8000, "TCP port the server listens on.")
+    database_url: str = _setting("DATABASE_URL", "", "PostgreSQL URL; empty starts the embedded server under `var/pgdata`.")
+    jwt_secret: str = _setting("JWT_SECRET", "", "HS256 signing key for tokens; empty in development keeps a generated one in `var/jwt-secret`.")
+    heartbeat_interval: float = _setting("WS_HEARTBEAT_INTERVAL", 30.0, "Seconds between WebSocket pings; a peer that does not answer within one interval is dropped. 0 disables.")
+    max_message_size: int = _setting("WS_MAX_MESSAGE_SIZE", 1024 * 1024, "Largest inbound WebSocket message in bytes; larger ones close the connection (1009).")
+    stream_require_token: bool = _setting("STREAM_REQUIRE_TOKEN", False, "`1` makes `/ws/datapoints/stream` require a valid token of any role.")
+    allowed_origins: tuple[str, ...] = _setting("ALLOWED_ORIGINS", (), "Comma-separated browser origins allowed on the WebSockets besides the server's own.")
+    subscriber_buffer_limit: int = _setting("SUBSCRIBER_BUFFER_LIMIT", 1024 * 1024, "Bytes queued for one stream subscriber before it is cut off as too slow (1013).")
+    controller_window: int = _setting("CONTROLLER_WINDOW", 5000, "Readings one controller may have waiting for the database before the server stops reading from it.")
+    db_pool_size: int = _setting("DB_POOL_SIZE", 4, "Most PostgreSQL connections the server holds.")
+    var_dir: Path = _setting("WEBMACS_VAR_DIR", ROOT / "var", "Where the embedded database, the development secret and run state live.")
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) rows, for `app.py settings` and the README table."""
+    return [(f.metadata["env"], _show(f.default), f.metadata["meaning"]) for f in dataclasses.fields(Settings)]
+
+
+def load(environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
+    """Settings from the environment; raises SettingsError naming the first bad variable."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = environ.get(f.metadata["env"])
+        if raw is not None and raw.strip() != "":
+            values[f.name] = _parse(f.metadata["env"], f.type, raw.strip())
+    settings = dataclasses.replace(Settings(**values), **overrides)
+    _check(settings)
+    return settings
+
+
+def with_jwt_secret(settings: Settings) -> Settings:
+    """Fill in the development secret, kept under var/ so tokens survive restarts."""
+    if settings.jwt_secret:
+        return settings
+    if settings.production:
+        raise SettingsError(
+            f"JWT_SECRET must be set in production (at least {MIN_SECRET_LENGTH} characters; "
+            "for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    path = settings.var_dir / "jwt-secret"
+    if not path.exists():
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two processes starting at once must not end up with different secrets.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as secret_file:
+                secret_file.write(secrets.token_urlsafe(48))
+    return dataclasses.replace(settings, jwt_secret=path.read_text().strip())
+
+
+def _parse(env: str, kind: Any, raw: str) -> Any:
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError:
+        raise SettingsError(f"{env} must be a {kind}, got {raw!r}") from None
+    if kind == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{env} must be 1 or 0, got {raw!r}")
+    if kind == "tuple[str, ...]":
+        return tuple(item.strip().rstrip("/") for item in raw.split(",") if item.strip())
+    return raw
+
+
+def _check(settings: Settings) -> None:
+    if settings.env not in ("development", "production"):
+        raise SettingsError(f"WEBMACS_ENV must be development or production, got {settings.env!r}")
+    if not 0 < settings.port < 65536:
+        raise SettingsError(f"PORT must be between 1 and 65535, got {settings.port}")
+    if settings.heartbeat_interval < 0:
+        raise SettingsError("WS_HEARTBEAT_INTERVAL must be 0 (off) or a positive number of seconds")
+    for name, env in (("max_message_size", "WS_MAX_MESSAGE_SIZE"), ("subscriber_buffer_limit", "SUBSCRIBER_BUFFER_LIMIT"),
+                      ("controller_window", "CONTROLLER_WINDOW"), ("db_pool_size", "DB_POOL_SIZE")):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{env} must be at least 1")
+    if settings.jwt_secret and settings.production and len(settings.jwt_secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"JWT_SECRET is too short for production: use at least {MIN_SECRET_LENGTH} random characters")
+    for origin in settings.allowed_origins:
+        if "://" not in origin:
+            raise SettingsError(f"ALLOWED_ORIGINS entries look like https://example.org, got {origin!r}")
+
+
+def _show(default: Any) -> str:
+    if isinstance(default, Path):
+        return "var" if default == ROOT / "var" else str(default)
+    if isinstance(default, bool):
+        return "1" if default else "0"
+    if isinstance(default, tuple):
+        return ",".join(default)
+    return str(default)

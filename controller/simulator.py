@@ -1,0 +1,136 @@
+"""The reference controller: plausible readings, numbered with seq, resent until acked, over a reconnecting socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import signal
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
+
+log = logging.getLogger("webmacs.simulate")
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+MAX_UNACKED = 1000  # messages in flight before the simulator waits for acks
+POLICY_VIOLATION = 1008
+RETRY_DELAY = 1.0  # seconds before resending what the server could not store
+
+
+def reading(event_public_id: str, number: int, now: float) -> dict[str, Any]:
+    """A slow wave plus noise, different per event, stamped at the moment of measuring."""
+    wave = 3.0 * math.sin(2 * math.pi * now / 60.0 + number)
+    return {
+        "event_public_id": event_public_id,
+        "value": round(20.0 + 5.0 * number + wave + random.gauss(0.0, 0.1), 3),
+        "timestamp": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+    }
+
+
+class Simulator:
+    """Owns the unacked messages: each keeps its seq until the server acks it, and is resent after a reconnect."""
+
+    def __init__(self, url: str, events: list[str], rate: float, batch: int) -> None:
+        self.url = url
+        self.events = [event.strip() for event in events if event.strip()]
+        self.interval = 1.0 / rate
+        self.batch = max(1, batch)
+        self.unacked: dict[int, str] = {}
+        self.next_seq = 1
+        self.sent = self.acked = self.rejected = 0
+        self.fatal: str | None = None
+        self._pending: list[dict[str, Any]] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = BACKOFF_FIRST
+        while not stop.is_set() and self.fatal is None:
+            try:
+                conn = await websocket_connect(self.url, connect_timeout=10)
+            except (OSError, HTTPClientError, asyncio.TimeoutError) as error:
+                delay = backoff * random.uniform(0.5, 1.5)
+                log.warning("cannot connect (%s); retrying in %.1fs", error, delay)
+                await _sleep_unless(stop, delay)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            backoff = BACKOFF_FIRST
+            log.info("connected; resending %d unacked messages", len(self.unacked))
+            for text in self.unacked.values():
+                conn.write_message(text)
+            await self._session(conn, stop)
+            conn.close()
+            if conn.close_code == POLICY_VIOLATION:
+                self.fatal = f"refused by the server: {conn.close_reason}"
+            elif not stop.is_set():
+                log.warning("connection lost (code %s %s); reconnecting", conn.close_code, conn.close_reason or "")
+
+    async def _session(self, conn: WebSocketClientConnection, stop: asyncio.Event) -> None:
+        reader = asyncio.ensure_future(self._read(conn))
+        next_tick = time.monotonic()
+        while not stop.is_set() and not reader.done():
+            if len(self.unacked) < MAX_UNACKED:
+                self._measure(conn)
+            next_tick += self.interval
+            await _sleep_unless(stop, max(0.0, next_tick - time.monotonic()), reader)
+        reader.cancel()
+
+    def _measure(self, conn: WebSocketClientConnection) -> None:
+        now = time.time()
+        self._pending.extend(reading(event, number, now) for number, event in enumerate(self.events))
+        while len(self._pending) >= self.batch:
+            items, self._pending = self._pending[:self.batch], self._pending[self.batch:]
+            message = {**items[0]} if self.batch == 1 else {"datapoints": items}
+            message["seq"] = seq = self.next_seq
+            self.next_seq += 1
+            self.unacked[seq] = text = json.dumps(message)
+            conn.write_message(text)
+            self.sent += len(items)
+
+    async def _read(self, conn: WebSocketClientConnection) -> None:
+        while (text := await conn.read_message()) is not None:
+            answer = json.loads(text)
+            if answer.get("type") == "ack":
+                if self.unacked.pop(answer.get("seq"), None) is not None:
+                    self.acked += sum(1 for public_id in answer["public_ids"] if public_id)
+            elif answer.get("type") == "error":
+                log.warning("server: %s", answer.get("message"))
+                if answer.get("retry"):
+                    asyncio.get_running_loop().call_later(RETRY_DELAY, self._resend, conn, answer.get("seq"))
+                else:
+                    self.unacked.pop(answer.get("seq"), None)
+                    self.rejected += 1
+
+    def _resend(self, conn: WebSocketClientConnection, seq: int) -> None:
+        if seq in self.unacked:
+            try:
+                conn.write_message(self.unacked[seq])
+            except WebSocketClosedError:
+                pass  # the reconnect resends it
+
+
+async def _sleep_unless(stop: asyncio.Event, delay: float, *also: asyncio.Future[Any]) -> None:
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([waiter, *also], timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+
+
+async def run_simulator(url: str, events: list[str], rate: float, batch: int) -> int:
+    simulator = Simulator(url, events, rate, batch)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await simulator.run(stop)
+    print(json.dumps({"sent": simulator.sent, "acked": simulator.acked, "unacked_messages": len(simulator.unacked),
+                      "rejected_messages": simulator.rejected}))
+    if simulator.fatal:
+        log.error(simulator.fatal)
+        return 1
+    return 0

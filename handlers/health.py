@@ -1,0 +1,34 @@
+"""`/healthz`: is the database reachable, and how many peers are connected."""
+
+from __future__ import annotations
+
+import asyncio
+
+from handlers.base import ApiHandler
+from handlers.stream import StreamHandler
+from handlers.telemetry import TelemetryHandler
+from models.database import UNAVAILABLE, ping
+
+# A health check that hangs is worse than one that says "unreachable".
+DATABASE_TIMEOUT = 2.0
+
+
+class HealthHandler(ApiHandler):
+    async def get(self) -> None:
+        try:
+            await asyncio.wait_for(ping(self.db), DATABASE_TIMEOUT)
+            database = "reachable"
+        except (asyncio.TimeoutError, *UNAVAILABLE):
+            database = "unreachable"
+        self.write_json({
+            "status": "ok" if database == "reachable" else "degraded",
+            "database": database,
+            "subscribers": len(StreamHandler.subscribers),
+            "controllers": len(TelemetryHandler.controllers),
+            "subscribers_cut_off": StreamHandler.laggards_dropped,
+            "readings_committed": self.ingest.committed_rows,
+            "readings_waiting": self.ingest.waiting_rows,
+        }, status=200 if database == "reachable" else 503)
+
+
+default_handlers = [(r"/healthz", HealthHandler)]

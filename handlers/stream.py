@@ -1,0 +1,63 @@
+"""`/ws/datapoints/stream`: every committed datapoint, live, to every open dashboard."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from handlers.base import GOING_AWAY, TRY_AGAIN_LATER, SocketHandler, dumps, text_frame
+
+log = logging.getLogger("webmacs.stream")
+
+
+class StreamHandler(SocketHandler):
+    """Owns the subscriber registry: open() adds, on_close() and failed sends remove."""
+
+    subscribers: ClassVar[set[StreamHandler]] = set()
+    laggards_dropped: ClassVar[int] = 0
+
+    def token_required(self) -> bool:
+        return self.config.stream_require_token
+
+    def open(self) -> None:
+        if self.refuse_unauthorized():
+            return
+        self.set_nodelay(True)
+        StreamHandler.subscribers.add(self)
+        log.info("subscriber %s connected (%d open)", self.peer(), len(self.subscribers))
+
+    def on_message(self, message: str | bytes) -> None:
+        pass  # the stream is one-way; whatever a browser sends is ignored
+
+    def on_close(self) -> None:
+        StreamHandler.subscribers.discard(self)
+        if self.refusal is None:
+            log.info("subscriber %s disconnected (code %s, %d open)", self.peer(), self.close_code,
+                     len(self.subscribers))
+
+    @classmethod
+    def broadcast(cls, datapoints: list[dict[str, Any]]) -> None:
+        """Send each datapoint to every subscriber, JSON-encoded and framed once for all of them."""
+        if not cls.subscribers:
+            return
+        frames = b"".join(text_frame(dumps(datapoint).encode()) for datapoint in datapoints)
+        for subscriber in list(cls.subscribers):  # a send may remove a subscriber
+            subscriber._deliver(frames)
+
+    @classmethod
+    def close_all(cls) -> None:
+        for subscriber in list(cls.subscribers):
+            subscriber.close(GOING_AWAY, "server shutting down")
+
+    def _deliver(self, frames: bytes) -> None:
+        if self.queued_bytes() + len(frames) > self.config.subscriber_buffer_limit:
+            StreamHandler.laggards_dropped += 1
+            StreamHandler.subscribers.discard(self)
+            log.warning("subscriber %s cut off: more than %d bytes unread", self.peer(),
+                        self.config.subscriber_buffer_limit)
+            self.close(TRY_AGAIN_LATER, "too slow: messages were piling up unread")
+        elif not self.send_frames(frames):
+            StreamHandler.subscribers.discard(self)
+
+
+default_handlers = [(r"/ws/datapoints/stream", StreamHandler)]

@@ -1,0 +1,66 @@
+"""Signed access tokens (JWT, HS256): issuing them and checking them."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"  # pinned: the algorithm is ours to choose, never the token's
+ROLES = ("admin", "operator", "viewer", "controller")
+PUBLISHING_ROLES = frozenset({"controller", "admin"})
+_TTL = re.compile(r"^(\d+)([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class TokenError(ValueError):
+    """The token is not acceptable; the message is short enough for a WebSocket close reason."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: str
+    token_id: str
+
+
+def parse_ttl(text: str) -> int:
+    """'90s', '15m', '12h', '30d' or plain seconds."""
+    match = _TTL.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"ttl must look like 3600, 15m, 12h or 30d, got {text!r}")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def issue_token(secret: str, subject: str, role: str, ttl_seconds: int) -> str:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    now = int(time.time())
+    claims = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_seconds, "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(secret: str, token: str | None) -> Principal:
+    """The token's principal; raises TokenError saying briefly what is wrong."""
+    if not token:
+        raise TokenError("missing token")
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                            options={"require": ["exp", "sub", "role"]})
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token expired") from None
+    except jwt.InvalidSignatureError:
+        raise TokenError("bad token signature") from None
+    except jwt.InvalidAlgorithmError:
+        raise TokenError("token algorithm not allowed") from None
+    except jwt.MissingRequiredClaimError as missing:
+        raise TokenError(f"token lacks the {missing.claim} claim") from None
+    except jwt.InvalidTokenError:
+        raise TokenError("malformed token") from None
+    role = claims["role"]
+    if role not in ROLES or not isinstance(claims["sub"], str):
+        raise TokenError("token has an unknown role")
+    return Principal(subject=claims["sub"], role=role, token_id=str(claims.get("jti", "")))
