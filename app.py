@@ -121,8 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{env:24} {default or '(empty)':12} {meaning}")
         return 0
     if args.command == "token":
-        ttl = tokens.parse_ttl(args.ttl)
-        print(tokens.issue_token(settings.jwt_secret, args.subject, args.role, ttl))
+        print(tokens.issue_token(settings.jwt_secret, args.subject, args.role, args.ttl))
         return 0
     if args.command == "simulate":
         from controller.simulator import run_simulator
@@ -130,6 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_simulator(url, args.events.split(","), args.rate, args.batch))
 
     url = database.resolve_url(settings.database_url, settings.var_dir)
+    try:
+        return _run_database_command(args, settings, url)
+    except database.UNAVAILABLE as error:
+        print(f"error: cannot reach the database at {database.redact(url)}: {error}".strip(), file=sys.stderr)
+        return 1
+
+
+def _run_database_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
     if args.command == "serve":
         asyncio.run(serve(settings, url))
     elif args.command == "migrate":
@@ -144,6 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in ("host", "port") if getattr(args, name, None) is not None}
+
+
+def _ttl(text: str) -> int:
+    try:
+        return tokens.parse_ttl(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -168,7 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     token_cmd = commands.add_parser("token", help="print a signed JWT and nothing else")
     token_cmd.add_argument("--role", required=True, choices=tokens.ROLES)
     token_cmd.add_argument("--subject", required=True, help="who the token is for, e.g. ctl-1")
-    token_cmd.add_argument("--ttl", default="30d", help="lifetime: 3600, 15m, 12h, 30d (default 30d)")
+    token_cmd.add_argument("--ttl", type=_ttl, default="30d", help="lifetime: 3600, 15m, 12h, 30d (default 30d)")
 
     sim = commands.add_parser("simulate", help="the reference controller: send plausible readings until stopped")
     sim.add_argument("--token", required=True, help="a controller token (see `token`)")

@@ -88,10 +88,10 @@ def _parse(env: str, kind: Any, raw: str) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
-        if kind == "Path":
-            return Path(raw)
     except ValueError:
-        raise SettingsError(f"{env} must be a {kind}, got {raw!r}") from None
+        raise SettingsError(f"{env} must be {'an integer' if kind == 'int' else 'a number'}, got {raw!r}") from None
+    if kind == "Path":
+        return Path(raw)
     if kind == "bool":
         if raw.lower() in ("1", "true", "yes", "on"):
             return True

@@ -21,6 +21,7 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 MAX_UNACKED = 1000  # messages in flight before the simulator waits for acks
 POLICY_VIOLATION = 1008
+DRAIN_SECONDS = 5.0  # how long a stopping simulator waits for outstanding acks
 RETRY_DELAY = 1.0  # seconds before resending what the server could not store
 
 
@@ -45,7 +46,7 @@ class Simulator:
         self.batch = max(1, batch)
         self.unacked: dict[int, str] = {}
         self.next_seq = 1
-        self.sent = self.acked = self.rejected = 0
+        self.sent = self.acked = self.rejected = self.connections = 0
         self.fatal: str | None = None
         self._pending: list[dict[str, Any]] = []
 
@@ -61,6 +62,7 @@ class Simulator:
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_FIRST
+            self.connections += 1
             log.info("connected; resending %d unacked messages", len(self.unacked))
             for text in self.unacked.values():
                 conn.write_message(text)
@@ -79,6 +81,10 @@ class Simulator:
                 self._measure(conn)
             next_tick += self.interval
             await _sleep_unless(stop, max(0.0, next_tick - time.monotonic()), reader)
+        # Stopping: give the acks for what is in flight a moment to arrive.
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while self.unacked and not reader.done() and time.monotonic() < deadline:
+            await asyncio.wait([reader], timeout=0.05)
         reader.cancel()
 
     def _measure(self, conn: WebSocketClientConnection) -> None:
@@ -129,7 +135,7 @@ async def run_simulator(url: str, events: list[str], rate: float, batch: int) ->
         loop.add_signal_handler(signum, stop.set)
     await simulator.run(stop)
     print(json.dumps({"sent": simulator.sent, "acked": simulator.acked, "unacked_messages": len(simulator.unacked),
-                      "rejected_messages": simulator.rejected}))
+                      "rejected_messages": simulator.rejected, "connections": simulator.connections}))
     if simulator.fatal:
         log.error(simulator.fatal)
         return 1

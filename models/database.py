@@ -84,26 +84,29 @@ async def migrate(db: momoko.Pool) -> list[str]:
     """Apply the migrations not yet applied, each in its own transaction; returns their names."""
     conn = await db.getconn()
     applied: list[str] = []
+    # Two servers starting at once must not both create the table or apply the same migration.
+    await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
+        cursor = await conn.execute("SELECT version FROM schema_migrations")
+        done = {version for (version,) in cursor.fetchall()}
         for path in sorted(MIGRATIONS.glob("*.sql")):
+            if path.stem in done:
+                continue
             await conn.execute("BEGIN")
             try:
-                # Two servers starting at once must not both apply the same migration.
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                cursor = await conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (path.stem,))
-                if cursor.fetchone() is None:
-                    await conn.execute(path.read_text())
-                    await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
-                    applied.append(path.stem)
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
                 await conn.execute("COMMIT")
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
+            applied.append(path.stem)
     finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         db.putconn(conn)
     for version in applied:
         log.info("applied migration %s", version)

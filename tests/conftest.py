@@ -1,0 +1,71 @@
+"""Fixtures: one real PostgreSQL test database per run, the real app on a random port per test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Iterator
+
+import psycopg2
+import pytest
+
+from app import WebMACS
+from conf import settings as config
+from handlers.stream import StreamHandler
+from handlers.telemetry import TelemetryHandler
+from models import database
+from tests.helpers import TEST_SECRET, Server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A fresh `<name>_test` database on DATABASE_URL's server, or on the embedded one."""
+    server_url = os.environ.get("DATABASE_URL") or database.resolve_url("", ROOT / "var")
+    name = (psycopg2.extensions.parse_dsn(server_url).get("dbname") or "webmacs") + "_test"
+    database.ensure_database(server_url, name, recreate=True)
+    url = database.with_database(server_url, name)
+
+    async def migrate() -> None:
+        pool = await database.connect_pool(url, 1)
+        await database.migrate(pool)
+        pool.close()
+
+    asyncio.run(migrate())
+    return url
+
+
+@pytest.fixture
+def sql(database_url: str) -> Iterator[psycopg2.extensions.connection]:
+    """A plain connection for looking at what the server stored; every test starts with empty tables."""
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE datapoints, experiments, events RESTART IDENTITY CASCADE")
+        cur.execute("INSERT INTO events (public_id, name, unit) VALUES"
+                    " ('evt_temp01', 'Inlet temperature', '°C'), ('evt_press01', 'Pressure', 'bar')")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, io_loop, database_url: str, sql) -> Iterator[WebMACS]:
+    """The application as `serve` builds it; `@pytest.mark.settings(...)` changes its settings."""
+    marker = request.node.get_closest_marker("settings")
+    settings = config.load(environ={}, jwt_secret=TEST_SECRET, **(marker.kwargs if marker else {}))
+    pool = io_loop.run_sync(lambda: database.connect_pool(database_url, settings.db_pool_size))
+    StreamHandler.subscribers.clear()
+    StreamHandler.laggards_dropped = 0
+    TelemetryHandler.controllers.clear()
+    application = WebMACS(settings, pool)
+    yield application
+    pool.close()
+
+
+@pytest.fixture
+def server(app: WebMACS, http_server, http_port: int, http_client, sql) -> Server:
+    return Server(app, http_port, http_client, sql)
+
+

@@ -1,0 +1,102 @@
+"""/ws/datapoints/stream: the subscriber registry, origins, and subscribers that stop reading."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+
+import pytest
+from tornado.websocket import WebSocketError
+from tornado.httpclient import HTTPClientError
+
+from tests.helpers import SPEC_READING
+
+
+@pytest.mark.gen_test
+async def test_disconnected_subscriber_is_removed_from_the_broadcast_group(server):
+    staying, leaving = await server.connect_stream(), await server.connect_stream()
+    await server.wait_for(lambda: server.subscribers() == 2)
+    assert (await server.health())[1]["subscribers"] == 2
+
+    leaving.close()
+    await server.wait_for(lambda: server.subscribers() == 1)
+    assert (await server.health())[1]["subscribers"] == 1
+
+    controller = await server.connect_controller()
+    controller.send(SPEC_READING)
+    assert (await staying.receive())["value"] == 23.45
+
+
+@pytest.mark.gen_test
+async def test_subscriber_whose_socket_vanished_is_dropped_on_next_broadcast(server):
+    raw = await asyncio.get_running_loop().run_in_executor(None, _raw_subscriber, server.port, 1 << 16)
+    await server.wait_for(lambda: server.subscribers() == 1)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    raw.close()  # an abortive close (RST), as when a laptop drops off the network
+    controller = await server.connect_controller()
+    for _ in range(3):
+        controller.send(SPEC_READING)
+        await asyncio.sleep(0.05)
+    await server.wait_for(lambda: server.subscribers() == 0)
+
+
+@pytest.mark.gen_test
+async def test_foreign_browser_origin_is_refused(server):
+    with pytest.raises((HTTPClientError, WebSocketError)) as refused:
+        await server.connect("/ws/datapoints/stream", headers={"Origin": "https://evil.example"})
+    assert getattr(refused.value, "code", None) == 403
+    assert server.subscribers() == 0
+
+
+@pytest.mark.gen_test
+async def test_same_origin_browser_is_allowed(server):
+    await server.connect_stream(headers={"Origin": f"http://127.0.0.1:{server.port}"})
+    assert server.subscribers() == 1
+
+
+@pytest.mark.settings(allowed_origins=("https://dashboard.example",))
+@pytest.mark.gen_test
+async def test_configured_origin_is_allowed(server):
+    await server.connect_stream(headers={"Origin": "https://dashboard.example"})
+    assert server.subscribers() == 1
+
+
+@pytest.mark.settings(subscriber_buffer_limit=64 * 1024)
+@pytest.mark.gen_test(timeout=60)
+async def test_subscriber_that_stops_reading_is_cut_off_while_others_keep_receiving(server):
+    reader = await server.connect_stream()
+    stalled = await asyncio.get_running_loop().run_in_executor(None, _raw_subscriber, server.port, 4096)
+    await server.wait_for(lambda: server.subscribers() == 2)
+    controller = await server.connect_controller()
+
+    # Each batch broadcasts about 40 kB. The kernel's socket buffers absorb the first few MB, so keep
+    # going until the server notices; 300 batches would be 12 MB.
+    for seq in range(300):
+        controller.send({"seq": seq, "datapoints": [SPEC_READING] * 250})
+        await controller.receive()
+        if server.subscribers() == 1:
+            break
+
+    assert server.subscribers() == 1
+    status, health = await server.health()
+    assert health["subscribers_cut_off"] == 1
+    received = await reader.receive_many(250 * (seq + 1), timeout=10)
+    assert len({d["public_id"] for d in received}) == 250 * (seq + 1)
+    stalled.close()
+
+
+def _raw_subscriber(port: int, receive_buffer: int) -> socket.socket:
+    """A stream client that completes the handshake and then never reads again."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws/datapoints/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)  # byte by byte: not one byte of the stream beyond the headers
+    assert response.startswith(b"HTTP/1.1 101")
+    return sock

@@ -1,0 +1,36 @@
+"""Reading validation details a controller author relies on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from models.datapoints import new_public_ids
+from models.readings import parse_frame
+
+NOW = datetime(2025, 1, 15, 14, 0, 0, 123456, tzinfo=timezone.utc)
+
+
+def test_integers_are_numbers_and_stored_as_floats():
+    [reading] = parse_frame('{"event_public_id": "evt_temp01", "value": 23}', NOW).readings
+    assert reading.value == 23.0 and isinstance(reading.value, float)
+
+
+def test_timestamps_become_utc_with_milliseconds_and_z():
+    frame = parse_frame('{"datapoints": ['
+                        '{"event_public_id": "e", "value": 1, "timestamp": "2025-01-15T14:32:10Z"},'
+                        '{"event_public_id": "e", "value": 1, "timestamp": "2025-01-15T09:32:10.98765-05:00"},'
+                        '{"event_public_id": "e", "value": 1}]}', NOW)
+    assert [r.timestamp for r in frame.readings] == [
+        "2025-01-15T14:32:10.000Z", "2025-01-15T14:32:10.987Z", "2025-01-15T14:00:00.123Z"]
+
+
+def test_unknown_fields_are_ignored_for_forward_compatibility():
+    frame = parse_frame('{"event_public_id": "e", "value": 1, "quality": "good"}', NOW)
+    assert len(frame.readings) == 1 and frame.problems == []
+
+
+def test_public_ids_are_distinct_url_safe_and_prefixed():
+    ids = new_public_ids(1000)
+    assert len(set(ids)) == 1000
+    assert all(i.startswith("dp_") and len(i) == 19 and i[3:].replace("-", "").replace("_", "").isalnum()
+               for i in ids)

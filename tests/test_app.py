@@ -1,0 +1,135 @@
+"""The command line users and their scripts rely on: `python app.py serve|migrate|event add|token|settings`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import jwt
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STRONG_SECRET = "s" * 48
+
+
+def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli_env(tmp_path, database_url, sql) -> dict[str, str]:
+    return {"DATABASE_URL": database_url, "WEBMACS_VAR_DIR": str(tmp_path), "JWT_SECRET": STRONG_SECRET}
+
+
+def test_help_lists_the_commands():
+    result = run_app("--help")
+    assert result.returncode == 0
+    for command in ("serve", "migrate", "event", "token", "simulate"):
+        assert command in result.stdout
+
+
+def test_token_prints_only_a_verifiable_jwt(cli_env):
+    result = run_app("token", "--role", "controller", "--subject", "ctl-1", "--ttl", "30d", env=cli_env)
+    assert result.returncode == 0
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n"
+    claims = jwt.decode(token, STRONG_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "ctl-1" and claims["role"] == "controller"
+    assert claims["exp"] - claims["iat"] == 30 * 86400
+
+
+def test_token_with_bad_ttl_says_so(cli_env):
+    result = run_app("token", "--role", "controller", "--subject", "ctl-1", "--ttl", "soon", env=cli_env)
+    assert result.returncode == 2 and "ttl" in result.stderr and result.stdout == ""
+
+
+def test_development_secret_is_generated_once_and_kept(tmp_path):
+    env = {"WEBMACS_VAR_DIR": str(tmp_path), "JWT_SECRET": "", "WEBMACS_ENV": "development"}
+    first = run_app("token", "--role", "controller", "--subject", "a", env=env).stdout.strip()
+    second = run_app("token", "--role", "controller", "--subject", "b", env=env).stdout.strip()
+    secret = (tmp_path / "jwt-secret").read_text().strip()
+    assert len(secret) >= 32 and oct((tmp_path / "jwt-secret").stat().st_mode & 0o777) == "0o600"
+    for token in (first, second):
+        jwt.decode(token, secret, algorithms=["HS256"])
+
+
+@pytest.mark.parametrize("secret, complaint", [("", "JWT_SECRET must be set in production"),
+                                               ("short", "JWT_SECRET is too short")])
+def test_production_refuses_to_start_without_a_strong_secret(tmp_path, secret, complaint):
+    result = run_app("serve", env={"WEBMACS_ENV": "production", "JWT_SECRET": secret,
+                                   "WEBMACS_VAR_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert complaint in result.stderr
+    assert not (tmp_path / "pgdata").exists()
+
+
+def test_bad_setting_is_named(tmp_path):
+    result = run_app("serve", env={"PORT": "eighty", "WEBMACS_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 2 and "PORT must be an integer, got 'eighty'" in result.stderr
+
+
+def test_event_add_is_idempotent_and_prints_json(cli_env):
+    args = ("event", "add", "evt_temp09", "--name", "Inlet temperature", "--unit", "°C")
+    first, again = run_app(*args, env=cli_env), run_app(*args, env=cli_env)
+    assert first.returncode == 0 and again.returncode == 0
+    assert json.loads(first.stdout) == json.loads(again.stdout) == {
+        "public_id": "evt_temp09", "name": "Inlet temperature", "type": "sensor", "unit": "°C",
+        "min_value": None, "max_value": None}
+
+
+def test_migrate_on_a_current_schema_changes_nothing(cli_env):
+    result = run_app("migrate", env=cli_env)
+    assert result.returncode == 0 and result.stdout.strip() == "schema is up to date"
+
+
+def test_serve_answers_stops_cleanly_on_sigterm_and_welcomes_only_once(cli_env):
+    outputs = [_serve_until_healthy(cli_env) for _ in range(2)]
+    assert all("shutting down" in output for output in outputs)
+    assert "app.py simulate" in outputs[0] and "app.py simulate" not in outputs[1]
+
+
+def test_serve_says_when_the_database_cannot_be_reached(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    result = run_app("serve", env={"DATABASE_URL": f"postgresql://u:hunter2@127.0.0.1:{closed_port}/x",
+                                   "WEBMACS_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert "cannot reach the database at postgresql://u:***@127.0.0.1" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def _serve_until_healthy(env: dict[str, str]) -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT,
+                              env={**os.environ, **env, "PORT": str(port)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert _poll_health(port, server)["status"] == "ok"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=30)[0]
+    assert server.returncode == 0, output
+    return output
+
+
+def _poll_health(port: int, server: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.poll() is None, server.stdout.read()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("server did not answer /healthz")
