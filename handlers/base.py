@@ -60,6 +60,16 @@ class AppMixin:
     def ingest(self) -> IngestQueue:
         return self.application.ingest
 
+    # Tornado's own log lines name the request by its URI, and ours carry tokens in the query.
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)  # type: ignore[misc]
+        else:
+            log.error("uncaught exception in %s", self._request_summary(), exc_info=(typ, value, tb))
+
 
 class ApiHandler(AppMixin, tornado.web.RequestHandler):
     """JSON in and out; errors always as {"error": {"code", "message", "details"}}."""
@@ -81,11 +91,10 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
 class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
     """A WebSocket endpoint: origin allow-list, token check before registration, cheap sends."""
 
-    # Whether this endpoint needs a token, and which roles may use it (None: any role).
+    allowed_roles: frozenset[str] | None = None  # roles that may connect; None: any valid token
+
     def token_required(self) -> bool:
         return True
-
-    allowed_roles: frozenset[str] | None = None
 
     def initialize(self) -> None:
         self.current_user: Principal | None = None
