@@ -19,9 +19,9 @@ async def test_pings_arrive_at_the_configured_interval_on_both_endpoints(server)
         pings: list[float] = []
         peer.conn.on_ping = lambda data, pings=pings: pings.append(time.monotonic())
         await asyncio.sleep(1.1)
-        gaps = [later - earlier for earlier, later in zip(pings, pings[1:])]
-        assert 4 <= len(pings) <= 6, pings
-        assert all(0.1 < gap < 0.4 for gap in gaps), gaps
+        gaps = sorted(later - earlier for earlier, later in zip(pings, pings[1:]))
+        assert 3 <= len(pings) <= 6, pings
+        assert 0.15 < gaps[len(gaps) // 2] < 0.3, gaps  # the median gap: robust to one late tick
 
 
 @pytest.mark.settings(heartbeat_interval=0.2)
