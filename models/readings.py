@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 MAX_BATCH = 500
 MAX_EVENT_ID_LENGTH = 64
+# The same rule as the events table's CHECK: an id outside it cannot name an event.
+EVENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,%d}\Z" % MAX_EVENT_ID_LENGTH)
 # Controllers' clocks drift; a reading from further ahead than this is a broken clock, not the future.
 MAX_CLOCK_AHEAD = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -99,8 +102,9 @@ def _reading(item: Any, index: int | None, now: datetime) -> Reading:
     event = item.get("event_public_id")
     if not isinstance(event, str) or not event:
         raise _Invalid("event_public_id", "event_public_id is required and must be a non-empty string")
-    if len(event) > MAX_EVENT_ID_LENGTH:
-        raise _Invalid("event_public_id", f"event_public_id is longer than {MAX_EVENT_ID_LENGTH} characters")
+    if not EVENT_ID.match(event):
+        raise _Invalid("event_public_id", f"event_public_id {event[:MAX_EVENT_ID_LENGTH]!r} is not an event id: "
+                       f"at most {MAX_EVENT_ID_LENGTH} letters, digits and _ . : -")
 
     value = item.get("value")
     # bool is an int subclass in Python, but true is not a measurement.

@@ -133,6 +133,9 @@ async def test_single_unknown_event_gets_an_error_and_no_ack(server):
 BAD_READINGS = [
     pytest.param({"value": 1.0}, "event_public_id", id="missing-event"),
     pytest.param({"event_public_id": 7, "value": 1.0}, "event_public_id", id="event-not-a-string"),
+    pytest.param({"event_public_id": "evt\u0000temp", "value": 1.0}, "event_public_id", id="event-nul"),
+    pytest.param({"event_public_id": "evt_temp01,evt_press01", "value": 1.0}, "event_public_id", id="event-comma"),
+    pytest.param({"event_public_id": "e" * 65, "value": 1.0}, "event_public_id", id="event-too-long"),
     pytest.param({"event_public_id": "evt_temp01"}, "value", id="missing-value"),
     pytest.param({"event_public_id": "evt_temp01", "value": "23.4"}, "value", id="value-string"),
     pytest.param({"event_public_id": "evt_temp01", "value": True}, "value", id="value-boolean"),
