@@ -34,8 +34,8 @@ class TelemetryHandler(SocketHandler):
         log.info("controller %s connected", self.peer())
 
     def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
-        if self.current_user is None or self.close_code is not None:
-            return None  # sent before our refusal reached the client: never stored
+        if self.current_user is None or self.ws_connection is None or self.ws_connection.server_terminated:
+            return None  # sent before our refusal or shutdown close reached the client: never stored
         self.mark_peer_alive()
         try:
             frame = parse_frame(message)
