@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import struct
-from collections import deque
+from asyncio import Future
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -99,8 +99,9 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
     def initialize(self) -> None:
         self.current_user: Principal | None = None
         self.refusal: str | None = None
-        self._unflushed: deque[tuple[Any, int]] = deque()
-        self._unflushed_bytes = 0
+        self._backlog = bytearray()  # frames waiting behind the write in flight
+        self._in_flight: Future[None] | None = None
+        self._in_flight_bytes = 0
 
     async def prepare(self) -> None:
         # Decided before the upgrade but enforced in open(): a browser sees a close code,
@@ -137,10 +138,8 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         return f"{who}@{self.request.remote_ip}"
 
     def queued_bytes(self) -> int:
-        """Bytes written to this peer that the kernel has not yet taken."""
-        while self._unflushed and self._unflushed[0][0].done():
-            self._unflushed_bytes -= self._unflushed.popleft()[1]
-        return self._unflushed_bytes
+        """Bytes sent to this peer that the kernel has not taken yet (an upper bound)."""
+        return len(self._backlog) + (self._in_flight_bytes if self._in_flight is not None else 0)
 
     def send_frames(self, frames: bytes) -> bool:
         """Write ready-made frames; False if the connection is gone.
@@ -151,6 +150,10 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             return False
+        if self._in_flight is not None:
+            # One write in flight per peer; what follows waits in one buffer, not as a Future each.
+            self._backlog += frames
+            return True
         stream = connection.stream
         # Fast path: with nothing queued before them, the bytes go straight to the kernel. Through
         # IOStream.write each send would also cost a Future and a loop callback, the larger part
@@ -167,14 +170,23 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
             if sent == len(frames):
                 return True
             frames = frames[sent:]
+        return self._write(stream, frames)
+
+    def _write(self, stream: IOStream, data: bytes) -> bool:
         try:
-            written = stream.write(frames)
+            written = stream.write(data)
         except StreamClosedError:
             return False
         if not written.done():
-            self._unflushed.append((written, len(frames)))
-            self._unflushed_bytes += len(frames)
+            self._in_flight, self._in_flight_bytes = written, len(data)
+            written.add_done_callback(self._flushed)
         return True
+
+    def _flushed(self, written: Future[None]) -> None:
+        self._in_flight = None
+        if written.exception() is None and self._backlog and self.ws_connection is not None:
+            data, self._backlog = bytes(self._backlog), bytearray()
+            self._write(self.ws_connection.stream, data)
 
     def send_json(self, payload: Any) -> bool:
         return self.send_frames(text_frame(dumps(payload).encode()))

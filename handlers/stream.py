@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any, ClassVar
 
 from handlers.base import GOING_AWAY, TRY_AGAIN_LATER, SocketHandler, dumps, text_frame
 
 log = logging.getLogger("webmacs.stream")
+
+TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux and macOS
+KERNEL_UNSENT_BYTES = 16 * 1024
 
 
 class StreamHandler(SocketHandler):
@@ -23,6 +27,7 @@ class StreamHandler(SocketHandler):
         if self.refuse_unauthorized():
             return
         self.set_nodelay(True)
+        self._limit_kernel_backlog()
         StreamHandler.subscribers.add(self)
         log.info("subscriber %s connected (%d open)", self.peer(), len(self.subscribers))
 
@@ -43,6 +48,16 @@ class StreamHandler(SocketHandler):
         frames = b"".join(text_frame(dumps(datapoint).encode()) for datapoint in datapoints)
         for subscriber in list(cls.subscribers):  # a send may remove a subscriber
             subscriber._deliver(frames)
+
+    def _limit_kernel_backlog(self) -> None:
+        # Left alone, the kernel queues megabytes for a reader that stalls before a single byte
+        # reaches our buffer, so SUBSCRIBER_BUFFER_LIMIT would take minutes to notice it.
+        if TCP_NOTSENT_LOWAT is not None and self.ws_connection is not None:
+            try:
+                self.ws_connection.stream.socket.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT,
+                                                            KERNEL_UNSENT_BYTES)
+            except OSError:
+                log.debug("TCP_NOTSENT_LOWAT not supported here")
 
     @classmethod
     def close_all(cls) -> None:

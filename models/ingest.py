@@ -82,14 +82,16 @@ class IngestQueue:
             for _, done in submissions:
                 _guarded(done, None, error)
             return
-        committed = [datapoint for datapoint in stored if datapoint is not None]
-        self.committed_rows += len(committed)
-        if committed:
-            _guarded(self._on_committed, committed)
         start = 0
         for batch, done in submissions:
             _guarded(done, stored[start:start + len(batch)], None)
             start += len(batch)
+        # Acks first: with a thousand subscribers the broadcast takes milliseconds, and the
+        # controllers' acks should not wait for it.
+        committed = [datapoint for datapoint in stored if datapoint is not None]
+        self.committed_rows += len(committed)
+        if committed:
+            _guarded(self._on_committed, committed)
 
 
 def _guarded(callback: Callable[..., None], *args: Any) -> None:

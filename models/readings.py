@@ -122,9 +122,17 @@ def _reading(item: Any, index: int | None, now: datetime) -> Reading:
         moment = now
     elif isinstance(timestamp, str):
         moment = _parse_timestamp(timestamp, now)
+        if _is_canonical(timestamp):
+            return Reading(event, value, timestamp, index)  # saves reformatting, the costliest step
     else:
         raise _Invalid("timestamp", "timestamp must be an ISO-8601 string")
     return Reading(event, value, format_timestamp(moment), index)
+
+
+def _is_canonical(text: str) -> bool:
+    """Already in the stored form, YYYY-MM-DDTHH:MM:SS.mmmZ (given that it parsed)."""
+    return (len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T"
+            and text[4] == "-" and text[7] == "-" and text[13] == ":" and text[16] == ":")
 
 
 def _parse_timestamp(text: str, now: datetime) -> datetime:

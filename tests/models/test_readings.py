@@ -24,6 +24,15 @@ def test_timestamps_become_utc_with_milliseconds_and_z():
         "2025-01-15T14:32:10.000Z", "2025-01-15T14:32:10.987Z", "2025-01-15T14:00:00.123Z"]
 
 
+def test_timestamps_in_other_iso_forms_are_normalised():
+    forms = ["2025-01-15 14:32:10.000Z", "2025-W03-3T14:32:10.000Z", "2025-01-15T14:32:10.000+00:00",
+             "2025-01-15T14:32:10.0001Z", "20250115T143210.000Z"]
+    frame = parse_frame('{"datapoints": [%s]}' % ",".join(
+        '{"event_public_id": "e", "value": 1, "timestamp": "%s"}' % form for form in forms), NOW)
+    assert frame.problems == []
+    assert {r.timestamp for r in frame.readings} == {"2025-01-15T14:32:10.000Z"}
+
+
 def test_unknown_fields_are_ignored_for_forward_compatibility():
     frame = parse_frame('{"event_public_id": "e", "value": 1, "quality": "good"}', NOW)
     assert len(frame.readings) == 1 and frame.problems == []

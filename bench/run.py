@@ -1,0 +1,191 @@
+"""Benchmark WebMACS: `.venv/bin/python bench/run.py --scenario all` (see bench/README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench modules sit next to this file
+
+from harness import (OUT, ROOT, BenchError, Server, attach_server, code_version, raise_fd_limit,  # noqa: E402
+                     start_server, stop_server)
+from scenarios import SCENARIOS, Options  # noqa: E402
+from stats import describe_latency, verdict  # noqa: E402
+
+EVENT_PREFIX = "bench_evt_"
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = parser()
+    args = cli.parse_args(argv)
+    if args.url and not args.server_pid:
+        cli.error("--url needs --server-pid (CPU and RSS are read from that process)")
+    raise_fd_limit()
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    options = Options(seconds=args.seconds, warmup=args.warmup, client_procs=args.client_procs,
+                      subscriber_procs=args.subscriber_procs, controllers=args.controllers, window=args.window,
+                      baseline_seconds=args.baseline_seconds, cutoff_timeout=args.cutoff_timeout,
+                      laggards=args.laggards, laggard_rcvbuf=args.laggard_rcvbuf,
+                      events=[f"{EVENT_PREFIX}{n}" for n in range(args.events)])
+    server_env = dict(pair.split("=", 1) for pair in args.server_env)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in names:
+        try:
+            results[name] = run_scenario(name, options, args, server_env)
+        except (BenchError, TimeoutError, EOFError, OSError) as error:
+            print(f"\n[{name}] FAILED: {error}", file=sys.stderr)
+            results[name] = {"failed": str(error)}
+            continue
+        print_summary(name, results[name])
+        write_json(args.out, name, results[name])
+    return 0 if all("failed" not in result for result in results.values()) else 1
+
+
+def run_scenario(name: str, options: Options, args: argparse.Namespace, server_env: dict[str, str]) -> dict[str, Any]:
+    """A fresh server per scenario (unless --url): the earlier ones' rows would otherwise weigh on it."""
+    print(f"\n[{name}] preparing ...", flush=True)
+    server = (attach_server(args.url, args.server_pid) if args.url
+              else start_server(args.var_dir, server_env, args.out, args.app_dir.resolve()))
+    try:
+        server.create_events(options.events)
+        options.token = args.token or server.controller_token()
+        started = time.time()
+        result = SCENARIOS[name](server, options)
+        result["wall_seconds"] = round(time.time() - started, 1)
+        result["setup"] = describe_setup(server, options, args)
+        return result
+    finally:
+        stop_server(server)
+
+
+def describe_setup(server: Server, options: Options, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "command": "bench/run.py " + " ".join(sys.argv[1:]),
+        "server": "started by bench" if server.process else f"attached to pid {server.pid} at {server.url}",
+        "server_env_overrides": server.extra_env,
+        "code": code_version(server.app_dir),
+        "cpus": os.cpu_count(), "cpu_model": platform.processor() or platform.machine(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "note": "server, PostgreSQL and load generators share this machine's cores",
+        "events": len(options.events), "seconds": options.seconds, "warmup": options.warmup,
+        "client_procs": options.client_procs, "subscriber_procs": options.subscriber_procs,
+    }
+
+
+def write_json(out: Path, name: str, result: dict[str, Any]) -> None:
+    path = out / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(f"  results: {path}")
+
+
+# --- printing ----------------------------------------------------------------------------------
+
+def print_summary(name: str, result: dict[str, Any]) -> None:
+    print(f"\n[{name}] ({result['wall_seconds']} s)")
+    if name in ("batch", "single"):
+        print_throughput(result)
+    elif name.startswith("fanout"):
+        print_fanout(result)
+    elif name == "laggards":
+        print_laggards(result)
+    for item in result["targets"]:
+        print(f"  target: {item['target']}: {verdict(item['met'])} (measured {item['measured']})")
+
+
+def print_throughput(result: dict[str, Any]) -> None:
+    print(f"  {result['controllers']} controllers x window {result['window_per_controller']} x "
+          f"{result['batch']} readings/message, {result['measured_seconds']} s measured")
+    print(f"  persisted: {result['persisted_per_s_from_acks']:,}/s from acks, "
+          f"{result['persisted_per_s_from_healthz']:,}/s from /healthz readings_committed")
+    print(f"  totals: {result['acked_total']:,} acked, {result['committed_total_healthz']:,} committed, "
+          f"{result['not_stored']} not stored, {result['unacked_messages_at_end']} messages unacked, "
+          f"errors {result['errors'] or 'none'}")
+    print(f"  ack latency: {describe_latency(result['ack_latency'])}")
+    print_cpu(result)
+
+
+def print_fanout(result: dict[str, Any]) -> None:
+    baseline = result["baseline_without_subscribers"]
+    print(f"  1 controller at {result['readings_per_s_requested']}/s -> {result['subscribers']} subscribers, "
+          f"{result['measured_seconds']} s measured")
+    print(f"  delivered {result['deliveries_received']:,} of {result['deliveries_expected']:,} "
+          f"({100 * (result['fraction_delivered'] or 0):.3f}%), fewest to one subscriber "
+          f"{result['fewest_received_by_one_subscriber']} of {result['readings_acked']}, closes {result['subscriber_closes'] or 'none'}")
+    print(f"  deliveries/s: {result['deliveries_per_s']:,}")
+    print(f"  send-to-receive (kernel arrival): {describe_latency(result['latency'])}")
+    print(f"  send-to-read (by our busy process): {describe_latency(result['latency_to_read'])}")
+    print(f"  ingestion: {result['readings_per_s_acked']}/s acked, ack {describe_latency(result['ack_latency'])}")
+    print(f"    without subscribers: {baseline['readings_per_s_acked']}/s, ack {describe_latency(baseline['ack_latency'])}")
+    print_cpu(result)
+    print(f"  server CPU per 10,000 deliveries/s: {result['server_cpu_pct_per_10k_deliveries_per_s']}% of one core "
+          f"(controller-only baseline {baseline['server_cpu_pct']}%)")
+
+
+def print_laggards(result: dict[str, Any]) -> None:
+    without, with_laggards = result["without_laggards"], result["with_laggards"]
+    after = with_laggards["after_window"]
+    print(f"  {result['subscribers']} readers at {result['readings_per_s']}/s, then + {result['laggards']} that never "
+          f"read (SO_RCVBUF {result['laggard_rcvbuf']})")
+    print(f"  readers without laggards: {describe_latency(without['latency'])}, "
+          f"delivered {100 * (without['fraction_delivered'] or 0):.3f}%")
+    print(f"    (to read)               {describe_latency(without['latency_to_read'])}")
+    print(f"  readers with laggards:    {describe_latency(with_laggards['latency'])}, "
+          f"delivered {100 * (with_laggards['fraction_delivered'] or 0):.3f}%")
+    print(f"    (to read)               {describe_latency(with_laggards['latency_to_read'])}")
+    print(f"    after the window:       {describe_latency(after['latency'])}")
+    print(f"  laggards gone at {after['gone_at_s']} s after the first reading, of which counted as cut off "
+          f"(subscribers_cut_off) at {after['counted_as_cut_off_at_s']} s (watched {after['seconds_watched']} s "
+          f"after the window; all gone: {after['all_gone']})")
+    print(f"  most bytes the server's kernel held for one laggard: {result['laggard_kernel_queued_bytes_max']:,}")
+    rss = [sample["server_rss_mb"] for sample in with_laggards["samples"]]
+    print(f"  server RSS: {result['server_rss_mb_before_laggards']} MB before, max {result['server_rss_mb_max_with_laggards']} MB,"
+          f" last {result['server_rss_mb_last']} MB; every {max(1, len(rss) // 12)} s: "
+          f"{[round(value) for value in rss[::max(1, len(rss) // 12)]]}")
+
+
+def print_cpu(result: dict[str, Any]) -> None:
+    print(f"  CPU (% of one core): server {result['server_cpu_pct']}, PostgreSQL {result.get('postgres_cpu_pct', 'n/a')}, "
+          f"load generator {result['load_generator_cpu_pct']}; machine {result['machine_busy_pct_of_all_cores']}% "
+          f"of all {os.cpu_count()} cores busy (steal {result['machine_steal_pct']}%, other processes "
+          f"{result['other_processes_cpu_pct']}% of one core); server RSS {result['server_rss_mb']} MB")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
+    p.add_argument("--scenario", default="all", choices=[*SCENARIOS, "all"])
+    p.add_argument("--seconds", type=float, default=15.0, help="measured window per run (default 15)")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring (default 2)")
+    p.add_argument("--url", help="drive an already running server, e.g. http://127.0.0.1:8000")
+    p.add_argument("--server-pid", type=int, help="its process id (for CPU and RSS); required with --url")
+    p.add_argument("--token", help="controller token for --url (default: `app.py token` with this environment)")
+    p.add_argument("--var-dir", type=Path, help="WEBMACS_VAR_DIR for the started server (default: a fresh temp dir)")
+    p.add_argument("--app-dir", type=Path, default=ROOT,
+                   help="run app.py from this directory, e.g. an exported older commit (default: this checkout)")
+    p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for the started server, e.g. SUBSCRIBER_BUFFER_LIMIT=65536")
+    p.add_argument("--controllers", type=int, help="controllers in batch/single (default 4 / 8)")
+    p.add_argument("--window", type=int, help="unacked messages per controller in batch/single (default 4 / 64)")
+    p.add_argument("--events", type=int, default=4, help="bench events to spread readings over (default 4)")
+    p.add_argument("--client-procs", type=int, default=2, help="controller processes in batch/single (default 2)")
+    p.add_argument("--subscriber-procs", type=int, default=2, help="subscriber processes (default 2)")
+    p.add_argument("--baseline-seconds", type=float, default=5.0, help="controller-only run before fan-out (default 5)")
+    p.add_argument("--cutoff-timeout", type=float, default=120.0,
+                   help="laggards: how long to keep the load on waiting for the cut-off (default 120)")
+    p.add_argument("--laggards", type=int, default=5, help="subscribers that never read (default 5)")
+    p.add_argument("--laggard-rcvbuf", type=int, default=4096, help="their SO_RCVBUF in bytes (default 4096)")
+    p.add_argument("--out", type=Path, default=OUT, help="where JSON results and server logs go (default bench/out)")
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main())
