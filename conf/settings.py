@@ -33,6 +33,7 @@ class Settings:
     stream_require_token: bool = _setting("STREAM_REQUIRE_TOKEN", False, "`1` makes `/ws/datapoints/stream` require a valid token of any role.")
     allowed_origins: tuple[str, ...] = _setting("ALLOWED_ORIGINS", (), "Comma-separated browser origins allowed on the WebSockets besides the server's own.")
     subscriber_buffer_limit: int = _setting("SUBSCRIBER_BUFFER_LIMIT", 1024 * 1024, "Bytes queued for one stream subscriber before it is cut off as too slow (1013).")
+    subscriber_stall_timeout: float = _setting("SUBSCRIBER_STALL_TIMEOUT", 5.0, "Seconds a stream subscriber may stay behind (data waiting for it all along) before it is cut off (1013).")
     controller_window: int = _setting("CONTROLLER_WINDOW", 5000, "Readings one controller may have waiting for the database before the server stops reading from it.")
     db_pool_size: int = _setting("DB_POOL_SIZE", 4, "Most PostgreSQL connections the server holds.")
     var_dir: Path = _setting("WEBMACS_VAR_DIR", ROOT / "var", "Where the embedded database, the development secret and run state live.")
@@ -108,6 +109,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"WEBMACS_ENV must be development or production, got {settings.env!r}")
     if not 0 < settings.port < 65536:
         raise SettingsError(f"PORT must be between 1 and 65535, got {settings.port}")
+    if settings.subscriber_stall_timeout <= 0:
+        raise SettingsError("SUBSCRIBER_STALL_TIMEOUT must be a positive number of seconds")
     if settings.heartbeat_interval < 0:
         raise SettingsError("WS_HEARTBEAT_INTERVAL must be 0 (off) or a positive number of seconds")
     for name, env in (("max_message_size", "WS_MAX_MESSAGE_SIZE"), ("subscriber_buffer_limit", "SUBSCRIBER_BUFFER_LIMIT"),

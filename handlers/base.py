@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import tornado.web
 import tornado.websocket
+from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
 
 from models.tokens import Principal, TokenError, verify_token
@@ -102,6 +103,7 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         self._backlog = bytearray()  # frames waiting behind the write in flight
         self._in_flight: Future[None] | None = None
         self._in_flight_bytes = 0
+        self._waiting_since: float | None = None  # loop time since when data has waited in our buffer
 
     async def prepare(self) -> None:
         # Decided before the upgrade but enforced in open(): a browser sees a close code,
@@ -140,6 +142,10 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
     def queued_bytes(self) -> int:
         """Bytes sent to this peer that the kernel has not taken yet (an upper bound)."""
         return len(self._backlog) + (self._in_flight_bytes if self._in_flight is not None else 0)
+
+    def seconds_behind(self) -> float:
+        """How long data has been waiting for this peer without our buffer ever running empty."""
+        return 0.0 if self._waiting_since is None else IOLoop.current().time() - self._waiting_since
 
     def send_frames(self, frames: bytes) -> bool:
         """Write ready-made frames; False if the connection is gone.
@@ -180,6 +186,8 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         if not written.done():
             self._in_flight, self._in_flight_bytes = written, len(data)
             written.add_done_callback(self._flushed)
+            if self._waiting_since is None:
+                self._waiting_since = IOLoop.current().time()
         return True
 
     def _flushed(self, written: Future[None]) -> None:
@@ -187,6 +195,8 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         if written.exception() is None and self._backlog and self.ws_connection is not None:
             data, self._backlog = bytes(self._backlog), bytearray()
             self._write(self.ws_connection.stream, data)
+        if self._in_flight is None:
+            self._waiting_since = None
 
     def send_json(self, payload: Any) -> bool:
         return self.send_frames(text_frame(dumps(payload).encode()))

@@ -65,14 +65,21 @@ class StreamHandler(SocketHandler):
             subscriber.close(GOING_AWAY, "server shutting down")
 
     def _deliver(self, frames: bytes) -> None:
-        if self.queued_bytes() + len(frames) > self.config.subscriber_buffer_limit:
+        if self._in_flight is not None and self._lagging(len(frames)):
             StreamHandler.laggards_dropped += 1
             StreamHandler.subscribers.discard(self)
-            log.warning("subscriber %s cut off: more than %d bytes unread", self.peer(),
-                        self.config.subscriber_buffer_limit)
             self.close(TRY_AGAIN_LATER, "too slow: messages were piling up unread")
         elif not self.send_frames(frames):
             StreamHandler.subscribers.discard(self)
+
+    def _lagging(self, incoming: int) -> bool:
+        queued, behind = self.queued_bytes() + incoming, self.seconds_behind()
+        if queued <= self.config.subscriber_buffer_limit and behind <= self.config.subscriber_stall_timeout:
+            return False
+        log.warning("subscriber %s cut off: %d bytes unread, %.1f s behind (SUBSCRIBER_BUFFER_LIMIT %d, "
+                    "SUBSCRIBER_STALL_TIMEOUT %g)", self.peer(), queued, behind,
+                    self.config.subscriber_buffer_limit, self.config.subscriber_stall_timeout)
+        return True
 
 
 default_handlers = [(r"/ws/datapoints/stream", StreamHandler)]

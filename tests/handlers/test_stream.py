@@ -100,3 +100,26 @@ def _raw_subscriber(port: int, receive_buffer: int) -> socket.socket:
         response += sock.recv(1)  # byte by byte: not one byte of the stream beyond the headers
     assert response.startswith(b"HTTP/1.1 101")
     return sock
+
+
+@pytest.mark.settings(subscriber_stall_timeout=0.5)
+@pytest.mark.gen_test(timeout=60)
+async def test_stalled_subscriber_on_a_quiet_stream_is_cut_off_within_seconds(server, caplog):
+    """At a few readings a second the byte limit would take minutes; being behind all along counts too."""
+    reader = await server.connect_stream()
+    stalled = await asyncio.get_running_loop().run_in_executor(None, _raw_subscriber, server.port, 4096)
+    await server.wait_for(lambda: server.subscribers() == 2)
+    controller = await server.connect_controller()
+
+    sent = 0
+    while server.subscribers() == 2:
+        assert sent < 1000, "never cut off"  # 1,000 readings at 50/s: 20 s
+        controller.send({**SPEC_READING, "seq": sent})
+        await controller.receive()
+        sent += 1
+        await asyncio.sleep(0.02)
+
+    assert (await server.health())[1]["subscribers_cut_off"] == 1
+    assert "s behind" in caplog.text
+    assert len(await reader.receive_many(sent)) == sent
+    stalled.close()
