@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import getpass
 import logging
+import os
+import secrets
 import signal
 import sys
 from typing import Any, Sequence
@@ -14,6 +17,7 @@ import momoko
 import tornado.web
 from tornado.httputil import url_concat
 
+import handlers.auth
 import handlers.health
 import handlers.stream
 import handlers.telemetry
@@ -21,12 +25,14 @@ from conf import settings as config
 from conf.settings import Settings, SettingsError
 from handlers.stream import StreamHandler
 from handlers.telemetry import TelemetryHandler
-from models import database, events, tokens
+from models import database, events, tokens, users
 from models.ingest import IngestQueue
 
 log = logging.getLogger("webmacs")
+FIRST_ADMIN = "admin@localhost"
+MIN_PASSWORD_LENGTH = 8
 
-HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health)
+HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.auth)
 
 
 class WebMACS(tornado.web.Application):
@@ -61,6 +67,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 async def serve(settings: Settings, url: str) -> None:
     db = await database.connect_pool(url, settings.db_pool_size)
     await database.migrate(db)
+    await _first_admin(db)
     app = WebMACS(settings, db)
     server = app.listen(settings.port, settings.host)
     log.info("serving on http://%s:%d (database %s)", settings.host, settings.port, database.redact(url))
@@ -78,6 +85,19 @@ async def serve(settings: Settings, url: str) -> None:
     StreamHandler.close_all()
     await app.ingest.drain()
     db.close()
+
+
+async def _first_admin(db: momoko.Pool) -> None:
+    """On an empty database, create an admin and show its password this once."""
+    if await users.count_users(db):
+        return
+    password = secrets.token_urlsafe(18)
+    try:
+        await users.add_user(db, FIRST_ADMIN, password, "admin")
+    except users.DuplicateUser:
+        return  # another server process created it first
+    print(f"\nCreated the first user: {FIRST_ADMIN} (role admin), password: {password}\n"
+          "It is shown only now. Add others with: .venv/bin/python app.py user add EMAIL --role ROLE\n", flush=True)
 
 
 def _welcome_once(settings: Settings) -> None:
@@ -146,6 +166,17 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
         event = asyncio.run(_with_pool(url, lambda db: events.upsert_event(
             db, args.public_id, name=args.name or args.public_id, unit=args.unit, type=args.type)))
         print(json.dumps(event, ensure_ascii=False))
+    elif args.command == "user":
+        password = os.environ.get("WEBMACS_PASSWORD") or getpass.getpass(f"Password for {args.email}: ")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            print(f"error: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
+            return 2
+        try:
+            user = asyncio.run(_with_pool(url, lambda db: users.add_user(db, args.email, password, args.role)))
+        except users.DuplicateUser as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(json.dumps(user))
     return 0
 
 
@@ -178,6 +209,13 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="human name (default: the public id)")
     add.add_argument("--unit", default="", help='e.g. "°C"')
     add.add_argument("--type", default="sensor", choices=events.EVENT_TYPES)
+
+    user_cmd = commands.add_parser("user", help="manage users who log in to the API and dashboard")
+    user_actions = user_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    user_add = user_actions.add_parser("add", help="create a user; the password is asked for, or read from "
+                                                   "WEBMACS_PASSWORD; prints the user as JSON")
+    user_add.add_argument("email")
+    user_add.add_argument("--role", required=True, choices=users.USER_ROLES)
 
     token_cmd = commands.add_parser("token", help="print a signed JWT and nothing else")
     token_cmd.add_argument("--role", required=True, choices=tokens.ROLES)

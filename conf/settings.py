@@ -33,7 +33,7 @@ class Settings:
     stream_require_token: bool = _setting("STREAM_REQUIRE_TOKEN", False, "`1` makes `/ws/datapoints/stream` require a valid token of any role.")
     allowed_origins: tuple[str, ...] = _setting("ALLOWED_ORIGINS", (), "Comma-separated browser origins allowed on the WebSockets besides the server's own.")
     subscriber_buffer_limit: int = _setting("SUBSCRIBER_BUFFER_LIMIT", 1024 * 1024, "Bytes queued for one stream subscriber before it is cut off as too slow (1013).")
-    subscriber_stall_timeout: float = _setting("SUBSCRIBER_STALL_TIMEOUT", 5.0, "Seconds a stream subscriber may stay behind (data waiting for it all along) before it is cut off (1013).")
+    subscriber_stall_timeout: float = _setting("SUBSCRIBER_STALL_TIMEOUT", 5.0, "Seconds the oldest data waiting for a stream subscriber may age before it is cut off as stalled (1013).")
     controller_window: int = _setting("CONTROLLER_WINDOW", 5000, "Readings one controller may have waiting for the database before the server stops reading from it.")
     db_pool_size: int = _setting("DB_POOL_SIZE", 4, "Most PostgreSQL connections the server holds.")
     var_dir: Path = _setting("WEBMACS_VAR_DIR", ROOT / "var", "Where the embedded database, the development secret and run state live.")

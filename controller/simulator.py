@@ -53,25 +53,31 @@ class Simulator:
     async def run(self, stop: asyncio.Event) -> None:
         backoff = BACKOFF_FIRST
         while not stop.is_set() and self.fatal is None:
+            acked_before = self.acked
             try:
                 conn = await websocket_connect(self.url, connect_timeout=10)
             except (OSError, HTTPClientError, asyncio.TimeoutError) as error:
-                delay = backoff * random.uniform(0.5, 1.5)
-                log.warning("cannot connect (%s); retrying in %.1fs", error, delay)
-                await _sleep_unless(stop, delay)
-                backoff = min(backoff * 2, BACKOFF_MAX)
-                continue
-            backoff = BACKOFF_FIRST
-            self.connections += 1
-            log.info("connected; resending %d unacked messages", len(self.unacked))
-            for text in self.unacked.values():
-                conn.write_message(text)
-            await self._session(conn, stop)
-            conn.close()
-            if conn.close_code == POLICY_VIOLATION:
-                self.fatal = f"refused by the server: {conn.close_reason}"
-            elif not stop.is_set():
-                log.warning("connection lost (code %s %s); reconnecting", conn.close_code, conn.close_reason or "")
+                problem = f"cannot connect ({error})"
+            else:
+                self.connections += 1
+                log.info("connected; resending %d unacked messages", len(self.unacked))
+                for text in self.unacked.values():
+                    conn.write_message(text)
+                await self._session(conn, stop)
+                conn.close()
+                if conn.close_code == POLICY_VIOLATION:
+                    self.fatal = f"refused by the server: {conn.close_reason}"
+                problem = f"connection lost (code {conn.close_code} {conn.close_reason or ''})"
+            if stop.is_set() or self.fatal:
+                break
+            # Only a connection that got something stored proves the server healthy again; one the
+            # server accepts and closes at once (1013, database down) must not make us hammer it.
+            if self.acked > acked_before:
+                backoff = BACKOFF_FIRST
+            delay = backoff * random.uniform(0.5, 1.5)
+            log.warning("%s; reconnecting in %.1fs", problem, delay)
+            await _sleep_unless(stop, delay)
+            backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def _session(self, conn: WebSocketClientConnection, stop: asyncio.Event) -> None:
         reader = asyncio.ensure_future(self._read(conn))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import struct
 from asyncio import Future
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 from urllib.parse import urlsplit
 
 import tornado.web
@@ -16,6 +17,8 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
 
 from models.tokens import Principal, TokenError, verify_token
+from models.database import UNAVAILABLE
+from models.users import is_revoked
 
 if TYPE_CHECKING:
     import momoko
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from models.ingest import IngestQueue
 
 log = logging.getLogger("webmacs.handlers")
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 # RFC 6455 close codes used here.
 POLICY_VIOLATION = 1008
@@ -44,6 +48,30 @@ def text_frame(payload: bytes) -> bytes:
     if length < 1 << 16:
         return struct.pack("!BBH", 0x81, 126, length) + payload
     return struct.pack("!BBQ", 0x81, 127, length) + payload
+
+
+class ApiError(tornado.web.HTTPError):
+    """An HTTP error answered as JSON; `details` maps field names to what is wrong with them."""
+
+    def __init__(self, status: int, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(status, message)
+        self.details = details or {}
+
+
+def allow(*roles: str) -> Callable[[Handler], Handler]:
+    """Declare on a handler method which token roles may call it (401 without a token, 403 otherwise)."""
+
+    def decorate(method: Handler) -> Handler:
+        @functools.wraps(method)
+        async def checked(self: ApiHandler, *args: Any, **kwargs: Any) -> Any:
+            if self.current_user is None:
+                raise ApiError(401, self.refusal or "missing token")
+            if self.current_user.role not in roles:
+                raise ApiError(403, f"role {self.current_user.role} may not do this")
+            return await method(self, *args, **kwargs)
+        return checked
+
+    return decorate
 
 
 class AppMixin:
@@ -75,8 +103,50 @@ class AppMixin:
 class ApiHandler(AppMixin, tornado.web.RequestHandler):
     """JSON in and out; errors always as {"error": {"code", "message", "details"}}."""
 
+    def initialize(self) -> None:
+        self.current_user: Principal | None = None
+        self.refusal: str | None = None
+
+    def authentication_required(self) -> bool:
+        return True
+
+    async def prepare(self) -> None:
+        # Reads the bearer token once, before any method; methods declare roles with @allow.
+        if not self.authentication_required():
+            return
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            self.refusal = "missing bearer token"
+            return
+        try:
+            self.current_user = await authenticate_token(self, token.strip())
+        except TokenError as error:
+            self.refusal = str(error)
+        except UNAVAILABLE:
+            raise ApiError(503, "database unavailable; try again later") from None
+
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
+
+    def json_body(self, required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The request body as a JSON object with these fields of these types; 400 naming each bad one."""
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise ApiError(400, "request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "request body must be a JSON object")
+        problems = {}
+        for name, kind in {**required, **(optional or {})}.items():
+            if name not in body:
+                if name in required:
+                    problems[name] = "required"
+            elif not isinstance(body[name], kind) or isinstance(body[name], bool) and kind is not bool:
+                problems[name] = f"must be {_type_name(kind)}"
+        if problems:
+            raise ApiError(400, "invalid request body", problems)
+        return body
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -87,6 +157,21 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
         message = getattr(error, "log_message", None) or HTTPStatus(status_code).phrase
         details = getattr(error, "details", None) or {}
         self.finish(dumps({"error": {"code": status_code, "message": message, "details": details}}))
+
+
+async def authenticate_token(handler: AppMixin, token: str | None) -> Principal:
+    """The token's principal if it is valid and not revoked; TokenError says why not."""
+    principal = verify_token(handler.config.jwt_secret, token)
+    if await is_revoked(handler.db, principal.token_id):
+        raise TokenError("token revoked")
+    return principal
+
+
+def _type_name(kind: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
+             dict: "an object"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
 class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
@@ -100,10 +185,12 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
     def initialize(self) -> None:
         self.current_user: Principal | None = None
         self.refusal: str | None = None
+        self.refusal_code = POLICY_VIOLATION
         self._backlog = bytearray()  # frames waiting behind the write in flight
         self._in_flight: Future[None] | None = None
         self._in_flight_bytes = 0
-        self._waiting_since: float | None = None  # loop time since when data has waited in our buffer
+        self._in_flight_since = 0.0  # loop time when the oldest byte of the write in flight was queued
+        self._backlog_since = 0.0
 
     async def prepare(self) -> None:
         # Decided before the upgrade but enforced in open(): a browser sees a close code,
@@ -111,19 +198,22 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         if not self.token_required():
             return
         try:
-            principal = verify_token(self.config.jwt_secret, self.get_query_argument("token", None))
+            principal = await authenticate_token(self, self.get_query_argument("token", None))
             if self.allowed_roles is not None and principal.role not in self.allowed_roles:
                 raise TokenError(f"role {principal.role} may not use this endpoint")
             self.current_user = principal
         except TokenError as error:
             self.refusal = str(error)
+        except UNAVAILABLE:
+            # Revocation cannot be checked, so the token cannot be trusted: ask to come back.
+            self.refusal, self.refusal_code = "database unavailable; try again later", TRY_AGAIN_LATER
 
     def refuse_unauthorized(self) -> bool:
         """Close with 1008 if the token was refused; True when the connection is being closed."""
         if self.refusal is None:
             return False
         log.info("%s refused %s: %s", self.request.path, self.request.remote_ip, self.refusal)
-        self.close(POLICY_VIOLATION, self.refusal)
+        self.close(self.refusal_code, self.refusal)
         return True
 
     def check_origin(self, origin: str) -> bool:
@@ -144,8 +234,8 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         return len(self._backlog) + (self._in_flight_bytes if self._in_flight is not None else 0)
 
     def seconds_behind(self) -> float:
-        """How long data has been waiting for this peer without our buffer ever running empty."""
-        return 0.0 if self._waiting_since is None else IOLoop.current().time() - self._waiting_since
+        """Age of the oldest byte queued for this peer that the kernel has not taken yet."""
+        return 0.0 if self._in_flight is None else IOLoop.current().time() - self._in_flight_since
 
     def send_frames(self, frames: bytes) -> bool:
         """Write ready-made frames; False if the connection is gone.
@@ -158,6 +248,8 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
             return False
         if self._in_flight is not None:
             # One write in flight per peer; what follows waits in one buffer, not as a Future each.
+            if not self._backlog:
+                self._backlog_since = IOLoop.current().time()
             self._backlog += frames
             return True
         stream = connection.stream
@@ -176,27 +268,26 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
             if sent == len(frames):
                 return True
             frames = frames[sent:]
-        return self._write(stream, frames)
+        return self._write(stream, frames, IOLoop.current().time())
 
-    def _write(self, stream: IOStream, data: bytes) -> bool:
+    def _write(self, stream: IOStream, data: bytes, queued_at: float) -> bool:
         try:
             written = stream.write(data)
         except StreamClosedError:
             return False
         if not written.done():
-            self._in_flight, self._in_flight_bytes = written, len(data)
+            self._in_flight, self._in_flight_bytes, self._in_flight_since = written, len(data), queued_at
             written.add_done_callback(self._flushed)
-            if self._waiting_since is None:
-                self._waiting_since = IOLoop.current().time()
         return True
 
     def _flushed(self, written: Future[None]) -> None:
         self._in_flight = None
-        if written.exception() is None and self._backlog and self.ws_connection is not None:
+        connection = self.ws_connection
+        if written.exception() is not None or connection is None or connection.is_closing():
+            self._backlog.clear()  # nothing may follow a close frame
+        elif self._backlog:
             data, self._backlog = bytes(self._backlog), bytearray()
-            self._write(self.ws_connection.stream, data)
-        if self._in_flight is None:
-            self._waiting_since = None
+            self._write(connection.stream, data, self._backlog_since)
 
     def send_json(self, payload: Any) -> bool:
         return self.send_frames(text_frame(dumps(payload).encode()))

@@ -14,6 +14,9 @@ DATABASE_TIMEOUT = 2.0
 
 
 class HealthHandler(ApiHandler):
+    def authentication_required(self) -> bool:
+        return False  # load balancers and ops probes carry no token
+
     async def get(self) -> None:
         try:
             await asyncio.wait_for(ping(self.db), DATABASE_TIMEOUT)

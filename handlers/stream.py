@@ -6,7 +6,7 @@ import logging
 import socket
 from typing import Any, ClassVar
 
-from handlers.base import GOING_AWAY, TRY_AGAIN_LATER, SocketHandler, dumps, text_frame
+from handlers.base import GOING_AWAY, POLICY_VIOLATION, TRY_AGAIN_LATER, SocketHandler, dumps, text_frame
 
 log = logging.getLogger("webmacs.stream")
 
@@ -58,6 +58,12 @@ class StreamHandler(SocketHandler):
                                                             KERNEL_UNSENT_BYTES)
             except OSError:
                 log.debug("TCP_NOTSENT_LOWAT not supported here")
+
+    @classmethod
+    def close_revoked(cls, token_id: str) -> None:
+        for peer in list(cls.subscribers):
+            if peer.current_user is not None and peer.current_user.token_id == token_id:
+                peer.close(POLICY_VIOLATION, "token revoked")
 
     @classmethod
     def close_all(cls) -> None:

@@ -7,7 +7,7 @@ import functools
 import logging
 from typing import Any, ClassVar
 
-from handlers.base import GOING_AWAY, SocketHandler
+from handlers.base import GOING_AWAY, POLICY_VIOLATION, SocketHandler
 from models.ingest import Stored
 from models.readings import Frame, FrameError, parse_frame
 from models.tokens import PUBLISHING_ROLES
@@ -58,6 +58,12 @@ class TelemetryHandler(SocketHandler):
         self._wake()
         if self.refusal is None:
             log.info("controller %s disconnected (code %s)", self.peer(), self.close_code)
+
+    @classmethod
+    def close_revoked(cls, token_id: str) -> None:
+        for peer in list(cls.controllers):
+            if peer.current_user is not None and peer.current_user.token_id == token_id:
+                peer.close(POLICY_VIOLATION, "token revoked")
 
     @classmethod
     def close_all(cls) -> None:

@@ -25,6 +25,7 @@ class Principal:
     subject: str
     role: str
     token_id: str
+    expires_at: int
 
 
 def parse_ttl(text: str) -> int:
@@ -63,4 +64,5 @@ def verify_token(secret: str, token: str | None) -> Principal:
     role = claims["role"]
     if role not in ROLES or not isinstance(claims["sub"], str):
         raise TokenError("token has an unknown role")
-    return Principal(subject=claims["sub"], role=role, token_id=str(claims.get("jti", "")))
+    return Principal(subject=claims["sub"], role=role, token_id=str(claims.get("jti", "")),
+                     expires_at=int(claims["exp"]))

@@ -12,6 +12,7 @@ import pytest
 
 from app import WebMACS
 from conf import settings as config
+from handlers.auth import LoginHandler, LoginThrottle
 from handlers.stream import StreamHandler
 from handlers.telemetry import TelemetryHandler
 from models import database
@@ -43,7 +44,7 @@ def sql(database_url: str) -> Iterator[psycopg2.extensions.connection]:
     conn = psycopg2.connect(database_url)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("TRUNCATE datapoints, experiments, events RESTART IDENTITY CASCADE")
+        cur.execute("TRUNCATE datapoints, experiments, events, users, revoked_tokens RESTART IDENTITY CASCADE")
         cur.execute("INSERT INTO events (public_id, name, unit) VALUES"
                     " ('evt_temp01', 'Inlet temperature', '°C'), ('evt_press01', 'Pressure', 'bar')")
     yield conn
@@ -59,6 +60,7 @@ def app(request: pytest.FixtureRequest, io_loop, database_url: str, sql) -> Iter
     StreamHandler.subscribers.clear()
     StreamHandler.laggards_dropped = 0
     TelemetryHandler.controllers.clear()
+    LoginHandler.throttle = LoginThrottle()
     application = WebMACS(settings, pool)
     yield application
     pool.close()

@@ -128,6 +128,22 @@ class Server:
             names = ("public_id", "value", "timestamp", "event_public_id", "experiment_public_id")
             return [dict(zip(names, row)) for row in cur.fetchall()]
 
+    async def api(self, method: str, path: str, body: Any = None, token: str | None = None,
+                  headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        """(status, parsed JSON body) of a request to the HTTP API; errors are returned, not raised."""
+        request_headers = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            request_headers["Authorization"] = f"Bearer {token}"
+        payload = None if body is None else (body if isinstance(body, (str, bytes)) else json.dumps(body))
+        if payload is None and method in ("POST", "PUT", "PATCH"):
+            payload = ""
+        try:
+            response = await self.http.fetch(self.url("/api/v1" + path, "http"), method=method,
+                                             headers=request_headers, body=payload)
+        except HTTPClientError as error:
+            response = error.response
+        return response.code, json.loads(response.body) if response.body else None
+
     def execute(self, statement: str, *params: Any) -> None:
         with self.sql.cursor() as cur:
             cur.execute(statement, params)

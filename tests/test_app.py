@@ -85,6 +85,19 @@ def test_event_add_is_idempotent_and_prints_json(cli_env):
         "min_value": None, "max_value": None}
 
 
+def test_user_add_reads_the_password_from_the_environment_and_refuses_duplicates(cli_env, sql):
+    env = {**cli_env, "WEBMACS_PASSWORD": "a long enough password"}
+    created = run_app("user", "add", "Ops@Lab.Example", "--role", "operator", env=env)
+    assert created.returncode == 0, created.stderr
+    user = json.loads(created.stdout)
+    assert user["email"] == "ops@lab.example" and user["role"] == "operator" and "password" not in created.stdout
+    with sql.cursor() as cur:
+        cur.execute("SELECT password_hash FROM users")
+        assert cur.fetchone()[0].startswith("scrypt$")
+    again = run_app("user", "add", "ops@lab.example", "--role", "viewer", env=env)
+    assert again.returncode == 1 and "exists already" in again.stderr
+
+
 def test_migrate_on_a_current_schema_changes_nothing(cli_env):
     result = run_app("migrate", env=cli_env)
     assert result.returncode == 0 and result.stdout.strip() == "schema is up to date"
@@ -94,6 +107,9 @@ def test_serve_answers_stops_cleanly_on_sigterm_and_welcomes_only_once(cli_env):
     outputs = [_serve_until_healthy(cli_env) for _ in range(2)]
     assert all("shutting down" in output for output in outputs)
     assert "app.py simulate" in outputs[0] and "app.py simulate" not in outputs[1]
+    # On the empty database the first start created an admin and showed its password, once.
+    assert "Created the first user: admin@localhost (role admin), password: " in outputs[0]
+    assert "password" not in outputs[1]
 
 
 def test_serve_says_when_the_database_cannot_be_reached(tmp_path):
