@@ -18,6 +18,7 @@ import tornado.web
 from tornado.httputil import url_concat
 
 import handlers.auth
+import handlers.datapoints
 import handlers.health
 import handlers.stream
 import handlers.telemetry
@@ -32,7 +33,7 @@ log = logging.getLogger("webmacs")
 FIRST_ADMIN = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 
-HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.auth)
+HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.auth, handlers.datapoints)
 
 
 class WebMACS(tornado.web.Application):

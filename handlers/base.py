@@ -129,6 +129,17 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
 
+    def int_argument(self, name: str, default: int, low: int, high: int | None) -> int:
+        """A whole-number query argument within [low, high]; 400 naming it otherwise."""
+        text = self.get_query_argument(name, None)
+        if text is None:
+            return default
+        value = int(text) if text.strip().lstrip("-").isdigit() else None
+        if value is None or value < low or (high is not None and value > high):
+            allowed = f"a whole number from {low}" + (f" to {high}" if high is not None else " up")
+            raise ApiError(400, f"invalid {name}", {name: allowed})
+        return value
+
     def json_body(self, required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
         """The request body as a JSON object with these fields of these types; 400 naming each bad one."""
         try:

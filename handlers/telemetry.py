@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from handlers.base import GOING_AWAY, POLICY_VIOLATION, SocketHandler
 from models.ingest import Stored
-from models.readings import Frame, FrameError, parse_frame
+from models.readings import Frame, FrameError, outcome, parse_frame
 from models.tokens import PUBLISHING_ROLES
 
 log = logging.getLogger("webmacs.telemetry")
@@ -85,25 +85,11 @@ class TelemetryHandler(SocketHandler):
 
     def _answer(self, frame: Frame, stored: Stored) -> None:
         """The error frame for whatever was not stored, then the ack if the frame asked for one."""
-        problems = frame.problems + [
-            _position({"field": "event_public_id", "message": f"unknown event {reading.event_public_id!r}"},
-                      reading.index)
-            for reading, datapoint in zip(frame.readings, stored) if datapoint is None
-        ]
-        stored_count = len(frame.readings) - (len(problems) - len(frame.problems))
-        if problems:
-            if not frame.batch:
-                summary = problems[0]["message"]
-            else:
-                summary = f"{len(problems)} of {frame.size} readings were not stored"
-            self._report(summary, sorted(problems, key=lambda p: p["index"]) if frame.batch else problems,
-                         frame.seq, frame.has_seq)
-        if frame.has_seq and stored_count:
-            public_ids: list[str | None] = [None] * frame.size
-            for reading, datapoint in zip(frame.readings, stored):
-                if datapoint is not None:
-                    public_ids[reading.index or 0] = datapoint["public_id"]
-            self.send_json({"type": "ack", "seq": frame.seq, "public_ids": public_ids})
+        result = outcome(frame, stored)
+        if result.problems:
+            self._report(result.summary, result.problems, frame.seq, frame.has_seq)
+        if frame.has_seq and result.stored_count:
+            self.send_json({"type": "ack", "seq": frame.seq, "public_ids": result.public_ids})
 
     def _report(self, message: str, problems: list[dict[str, Any]], seq: Any, has_seq: bool) -> None:
         log.info("rejected from controller %s: %s", self.peer(), message)
@@ -118,10 +104,6 @@ class TelemetryHandler(SocketHandler):
         if self._resume is not None and not self._resume.done():
             self._resume.set_result(None)
         self._resume = None
-
-
-def _position(problem: dict[str, Any], index: int | None) -> dict[str, Any]:
-    return problem if index is None else {"index": index, **problem}
 
 
 default_handlers = [(r"/ws/controller/telemetry", TelemetryHandler)]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 import momoko
+from psycopg2.extras import RealDictCursor
 
 from models.readings import Reading
 
@@ -28,7 +31,9 @@ WITH running AS (
     ORDER BY r.position
     RETURNING id, public_id
 )
-SELECT public_id, (SELECT public_id FROM running) FROM inserted ORDER BY id
+SELECT public_id, (SELECT public_id FROM running), id,
+       pg_current_xact_id()::text, pg_snapshot_xmin(pg_current_snapshot())::text
+FROM inserted ORDER BY id
 """
 
 
@@ -60,15 +65,119 @@ async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading]) -> lis
         _array(repr(r.value) for r in readings),
         _array(r.timestamp for r in readings),
     ))
-    experiment_of = dict(cursor.fetchall())
+    rows = {public_id: (experiment, stream_cursor(int(txid), row_id, int(oldest_running)))
+            for public_id, experiment, row_id, txid, oldest_running in cursor.fetchall()}
     return [
         {
             "public_id": public_id,
             "value": reading.value,
             "timestamp": reading.timestamp,
             "event_public_id": reading.event_public_id,
-            "experiment_public_id": experiment_of[public_id],
+            "experiment_public_id": rows[public_id][0],
+            "cursor": rows[public_id][1],
         }
-        if public_id in experiment_of else None
+        if public_id in rows else None
         for public_id, reading in zip(public_ids, readings)
     ]
+
+
+def stream_cursor(txid: int, row_id: int, oldest_running: int) -> str:
+    """The polling cursor to hand out with a datapoint as it is broadcast.
+
+    Exact when no older transaction was still running; otherwise the point before the oldest one,
+    so that a client switching to polling may see a few datapoints again but never misses one.
+    """
+    return format_cursor(txid, row_id) if oldest_running == txid else format_cursor(oldest_running, 0)
+
+
+def format_cursor(txid: int, row_id: int) -> str:
+    return f"{txid}-{row_id}"
+
+
+def parse_cursor(text: str) -> tuple[int, int]:
+    """(txid, id) from a cursor; "0" means the beginning. ValueError if it is not one of ours."""
+    if text == "0":
+        return 0, 0
+    txid, _, row_id = text.partition("-")
+    if not (txid.isdigit() and row_id.isdigit()):
+        raise ValueError("cursor must be 0 or a cursor this API returned")
+    return int(txid), int(row_id)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which datapoints a listing covers; empty fields do not filter."""
+
+    events: tuple[str, ...] = ()
+    experiment: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if self.events:
+            clauses.append("e.public_id = ANY(%s)")
+            params.append(list(self.events))
+        if self.experiment:
+            clauses.append("x.public_id = %s")
+            params.append(self.experiment)
+        if self.since:
+            clauses.append("d.recorded_at >= %s")
+            params.append(self.since)
+        if self.until:
+            clauses.append("d.recorded_at <= %s")
+            params.append(self.until)
+        return "".join(" AND " + clause for clause in clauses), params
+
+
+_SHAPE = """d.public_id, d.value,
+    to_char(d.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp,
+    e.public_id AS event_public_id, x.public_id AS experiment_public_id,
+    d.txid::text || '-' || d.id AS cursor"""
+_FROM = """datapoints d JOIN events e ON e.id = d.event_id
+    LEFT JOIN experiments x ON x.id = d.experiment_id"""
+
+
+async def datapoints_after(db: momoko.Pool, after: tuple[int, int], limit: int,
+                           filters: Filters) -> list[dict[str, Any]]:
+    """Datapoints past the cursor in ingest order, only from transactions that can gain no more rows."""
+    where, params = filters.sql()
+    cursor = await db.execute(
+        f"SELECT {_SHAPE} FROM {_FROM}"
+        " WHERE (d.txid, d.id) > (%s::xid8, %s) AND d.txid < pg_snapshot_xmin(pg_current_snapshot())"
+        f"{where} ORDER BY d.txid, d.id LIMIT %s",
+        [str(after[0]), after[1], *params, limit], cursor_factory=RealDictCursor)
+    return [dict(row) for row in cursor.fetchall()]
+
+
+async def datapoints_page(db: momoko.Pool, page: int, page_size: int,
+                          filters: Filters) -> tuple[int, list[dict[str, Any]], str]:
+    """(total, one page newest first, a cursor to poll from afterwards)."""
+    where, params = filters.sql()
+    counted = await db.execute(f"SELECT count(*), pg_snapshot_xmin(pg_current_snapshot())::text FROM {_FROM}"
+                               f" WHERE true{where}", params)
+    total, oldest_running = counted.fetchone()
+    cursor = await db.execute(
+        f"SELECT {_SHAPE} FROM {_FROM} WHERE true{where}"
+        " ORDER BY d.recorded_at DESC, d.id DESC LIMIT %s OFFSET %s",
+        [*params, page_size, (page - 1) * page_size], cursor_factory=RealDictCursor)
+    return total, [dict(row) for row in cursor.fetchall()], format_cursor(int(oldest_running), 0)
+
+
+async def latest_per_event(db: momoko.Pool) -> list[dict[str, Any]]:
+    cursor = await db.execute(
+        f"SELECT DISTINCT ON (d.event_id) {_SHAPE} FROM {_FROM}"
+        " ORDER BY d.event_id, d.recorded_at DESC, d.id DESC", cursor_factory=RealDictCursor)
+    return sorted((dict(row) for row in cursor.fetchall()), key=lambda row: row["event_public_id"])
+
+
+async def get_datapoint(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:
+    cursor = await db.execute(f"SELECT {_SHAPE} FROM {_FROM} WHERE d.public_id = %s", (public_id,),
+                              cursor_factory=RealDictCursor)
+    row = cursor.fetchone()
+    return dict(row) if row else None
+
+
+async def delete_datapoint(db: momoko.Pool, public_id: str) -> bool:
+    cursor = await db.execute("DELETE FROM datapoints WHERE public_id = %s", (public_id,))
+    return cursor.rowcount == 1

@@ -47,6 +47,17 @@ class IngestQueue:
         if self._flushing is None:
             self._flushing = asyncio.ensure_future(self._flush())
 
+    async def store(self, readings: Sequence[Reading]) -> Stored:
+        """Submit and wait: the stored datapoints, or the error that stored nothing."""
+        result: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+
+        def done(stored: Stored | None, error: Exception | None) -> None:
+            if not result.done():
+                result.set_exception(error) if error is not None else result.set_result(stored or [])
+
+        self.submit(readings, done)
+        return await result
+
     async def drain(self) -> None:
         """Wait until everything submitted so far has been written (or has failed)."""
         while self._flushing is not None:

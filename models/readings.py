@@ -161,3 +161,34 @@ def _is_seq(seq: Any) -> bool:
     if isinstance(seq, float):
         return math.isfinite(seq)
     return isinstance(seq, (int, str))
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of a frame once its statement ran: positions line up with the frame's items."""
+
+    public_ids: list[str | None]
+    problems: list[dict[str, Any]]
+    summary: str  # one line for logs and error messages; empty when everything was stored
+
+    @property
+    def stored_count(self) -> int:
+        return sum(1 for public_id in self.public_ids if public_id)
+
+
+def outcome(frame: Frame, stored: list[dict[str, Any] | None]) -> Outcome:
+    """Combine validation problems with what the database refused (unknown events)."""
+    public_ids: list[str | None] = [None] * frame.size
+    problems = list(frame.problems)
+    for reading, datapoint in zip(frame.readings, stored):
+        if datapoint is not None:
+            public_ids[reading.index or 0] = datapoint["public_id"]
+        else:
+            problem = {"field": "event_public_id", "message": f"unknown event {reading.event_public_id!r}"}
+            problems.append(problem if reading.index is None else {"index": reading.index, **problem})
+    if frame.batch:
+        problems.sort(key=lambda problem: problem["index"])
+        summary = f"{len(problems)} of {frame.size} readings were not stored" if problems else ""
+    else:
+        summary = problems[0]["message"] if problems else ""
+    return Outcome(public_ids, problems, summary)

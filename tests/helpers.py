@@ -15,7 +15,8 @@ from models.tokens import issue_token
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 SPEC_READING = {"event_public_id": "evt_temp01", "value": 23.45, "timestamp": "2025-01-15T14:32:10.000Z"}
-STREAM_FIELDS = {"public_id", "value", "timestamp", "event_public_id", "experiment_public_id"}
+SPEC_FIELDS = ("public_id", "value", "timestamp", "event_public_id", "experiment_public_id")
+STREAM_FIELDS = {*SPEC_FIELDS, "cursor"}  # the spec's fields plus the polling cursor
 WAIT = 5.0  # seconds: how long a test waits for something that should happen at once
 
 
@@ -116,7 +117,7 @@ class Server:
             await asyncio.sleep(0.01)
 
     def rows(self) -> list[dict[str, Any]]:
-        """Every stored datapoint in the stream's shape, in insert order."""
+        """Every stored datapoint in the spec's shape (without the cursor), in insert order."""
         with self.sql.cursor() as cur:
             cur.execute(
                 "SELECT d.public_id, d.value,"
@@ -147,3 +148,8 @@ class Server:
     def execute(self, statement: str, *params: Any) -> None:
         with self.sql.cursor() as cur:
             cur.execute(statement, params)
+
+
+def spec_shape(datapoint: dict[str, Any]) -> dict[str, Any]:
+    """A stream or API datapoint without the fields beyond the spec's."""
+    return {field: datapoint[field] for field in SPEC_FIELDS}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import SPEC_READING, STREAM_FIELDS
+from tests.helpers import SPEC_READING, STREAM_FIELDS, spec_shape
 
 
 @pytest.mark.gen_test
@@ -21,7 +21,7 @@ async def test_spec_example_reaches_two_subscribers_in_spec_shape_and_is_stored(
     assert seen[0]["public_id"].startswith("dp_")
     assert {k: seen[0][k] for k in SPEC_READING} == SPEC_READING
     assert seen[0]["experiment_public_id"] is None
-    assert server.rows() == [seen[0]]
+    assert server.rows() == [spec_shape(seen[0])]
 
 
 @pytest.mark.gen_test
@@ -50,7 +50,7 @@ async def test_batch_is_stored_in_order_and_each_reading_broadcast(server):
     received = await stream.receive_many(50)
     assert [(d["event_public_id"], d["value"], d["timestamp"]) for d in received] == \
            [(r["event_public_id"], float(r["value"]), r["timestamp"]) for r in batch]
-    assert server.rows() == received
+    assert server.rows() == [spec_shape(d) for d in received]
 
 
 @pytest.mark.gen_test

@@ -1,0 +1,110 @@
+"""`/api/v1/datapoints`: the polling fallback with a gap-free cursor, pages, latest values, and HTTP ingest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from handlers.base import ApiError, ApiHandler, allow
+from models import datapoints
+from models.database import UNAVAILABLE
+from models.datapoints import Filters
+from models.readings import FrameError, outcome, parse_frame
+
+READERS = ("admin", "operator", "viewer")
+WRITERS = ("admin", "operator", "controller")
+MAX_PAGE_SIZE = 1000
+
+
+class DatapointsHandler(ApiHandler):
+    @allow(*READERS)
+    async def get(self) -> None:
+        filters = self._filters()
+        after = self.get_query_argument("after", None)
+        if after is not None:
+            try:
+                position = datapoints.parse_cursor(after)
+            except ValueError as error:
+                raise ApiError(400, "invalid cursor", {"after": str(error)}) from None
+            limit = self.int_argument("limit", 100, 1, MAX_PAGE_SIZE)
+            rows = await datapoints.datapoints_after(self.db, position, limit, filters)
+            self.write_json({"data": rows, "cursor": rows[-1]["cursor"] if rows else after,
+                             "has_more": len(rows) == limit})
+            return
+        page = self.int_argument("page", 1, 1, None)
+        page_size = self.int_argument("page_size", 100, 1, MAX_PAGE_SIZE)
+        total, rows, cursor = await datapoints.datapoints_page(self.db, page, page_size, filters)
+        self.write_json({"page": page, "page_size": page_size, "total": total, "data": rows, "cursor": cursor})
+
+    @allow(*WRITERS)
+    async def post(self) -> None:
+        """One reading or {"datapoints": [...]}: the same checks, queue and broadcast as the WebSocket."""
+        try:
+            frame = parse_frame(self.request.body)
+        except FrameError as error:
+            raise ApiError(400, str(error)) from None
+        stored: list[Any] = []
+        if frame.readings:
+            try:
+                stored = await self.ingest.store(frame.readings)
+            except UNAVAILABLE:
+                raise ApiError(503, "not stored: the database is unavailable; send again") from None
+        result = outcome(frame, stored)
+        details = {_field_path(problem): problem["message"] for problem in result.problems}
+        if not result.stored_count:
+            raise ApiError(400, result.summary, details)
+        self.write_json({"data": [datapoint for datapoint in stored if datapoint], "errors": details}, status=201)
+
+    def _filters(self) -> Filters:
+        return Filters(
+            events=tuple(self.get_query_arguments("event_public_id")),
+            experiment=self.get_query_argument("experiment_public_id", None),
+            since=self._timestamp("from"),
+            until=self._timestamp("to"),
+        )
+
+    def _timestamp(self, name: str) -> datetime | None:
+        text = self.get_query_argument(name, None)
+        if text is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise ApiError(400, f"invalid {name}", {name: "an ISO-8601 time with Z or an offset"})
+        return moment
+
+
+class LatestHandler(ApiHandler):
+    @allow(*READERS)
+    async def get(self) -> None:
+        self.write_json({"data": await datapoints.latest_per_event(self.db)})
+
+
+class DatapointHandler(ApiHandler):
+    @allow(*READERS)
+    async def get(self, public_id: str) -> None:
+        row = await datapoints.get_datapoint(self.db, public_id)
+        if row is None:
+            raise ApiError(404, f"no datapoint {public_id}")
+        self.write_json(row)
+
+    @allow("admin", "operator")
+    async def delete(self, public_id: str) -> None:
+        if not await datapoints.delete_datapoint(self.db, public_id):
+            raise ApiError(404, f"no datapoint {public_id}")
+        self.set_status(204)
+        self.finish()
+
+
+def _field_path(problem: dict[str, Any]) -> str:
+    field = problem["field"] or "reading"
+    return field if "index" not in problem else f"datapoints[{problem['index']}].{field}".rstrip(".")
+
+
+default_handlers = [
+    (r"/api/v1/datapoints", DatapointsHandler),
+    (r"/api/v1/datapoints/latest", LatestHandler),
+    (r"/api/v1/datapoints/(dp_[A-Za-z0-9_-]+)", DatapointHandler),
+]

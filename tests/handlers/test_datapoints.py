@@ -1,0 +1,160 @@
+"""/api/v1/datapoints: the polling fallback (a cursor without gaps), pages, latest, HTTP ingest."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+
+from tests.helpers import SPEC_READING, STREAM_FIELDS, spec_shape
+
+
+def reading(value: float, event: str = "evt_temp01", second: int = 10) -> dict:
+    return {"event_public_id": event, "value": value, "timestamp": f"2025-01-15T14:32:{second:02d}.000Z"}
+
+
+async def ingest(server, *batches: list[dict]) -> list[str]:
+    """Send batches over the controller WebSocket; the public ids, once all are committed."""
+    controller = await server.connect_controller()
+    public_ids = []
+    for seq, batch in enumerate(batches):
+        controller.send({"seq": seq, "datapoints": batch})
+        public_ids += (await controller.receive())["public_ids"]
+    controller.close()
+    return public_ids
+
+
+async def poll_all(server, token: str, cursor: str = "0", limit: int = 2) -> tuple[list[dict], str]:
+    seen = []
+    while True:
+        status, body = await server.api("GET", f"/datapoints?after={cursor}&limit={limit}", token=token)
+        assert status == 200, body
+        seen += body["data"]
+        cursor = body["cursor"]
+        if not body["has_more"]:
+            return seen, cursor
+
+
+@pytest.mark.gen_test
+async def test_polling_from_the_start_sees_every_datapoint_once_in_ingest_order(server):
+    viewer = server.token(role="viewer")
+    stored = await ingest(server, [reading(1), reading(2)], [reading(3)], [reading(4), reading(5)])
+    seen, cursor = await poll_all(server, viewer)
+    assert [d["public_id"] for d in seen] == stored
+    assert [d["value"] for d in seen] == [1, 2, 3, 4, 5]
+    assert all(set(d) == STREAM_FIELDS for d in seen)  # the stream's shape, cursor included
+
+    more = await ingest(server, [reading(6)])
+    again, _ = await poll_all(server, viewer, cursor)
+    assert [d["public_id"] for d in again] == more
+
+
+@pytest.mark.gen_test
+async def test_a_datapoint_committed_late_by_an_older_transaction_is_not_skipped(server):
+    """Ids are taken before commit: the trap that makes 'WHERE id > last_id' lose datapoints."""
+    viewer = server.token(role="viewer")
+    stream = await server.connect_stream()
+    slow = psycopg2.connect(server.sql.dsn)  # another writer, holding its transaction open
+    try:
+        with slow.cursor() as cur:
+            cur.execute("INSERT INTO datapoints (public_id, event_id, value, recorded_at)"
+                        " SELECT 'dp_late', id, 99, now() FROM events WHERE public_id = 'evt_temp01'")
+        fast = await ingest(server, [reading(1)])  # commits first, with the larger id
+        streamed_cursor = (await stream.receive())["cursor"]
+
+        seen, cursor = await poll_all(server, viewer)
+        assert seen == []  # the fast one waits until nothing older can still appear
+
+        slow.commit()
+    finally:
+        slow.close()
+    seen, cursor = await poll_all(server, viewer, cursor)
+    assert [d["public_id"] for d in seen] == ["dp_late", *fast]
+    # A stream client switching to polling from the cursor it was given misses nothing either.
+    switched, _ = await poll_all(server, viewer, streamed_cursor)
+    assert {"dp_late", *fast} <= {d["public_id"] for d in switched}
+    assert (await poll_all(server, viewer, cursor))[0] == []
+
+
+@pytest.mark.gen_test
+async def test_pages_are_newest_first_with_total_and_filters(server):
+    viewer = server.token(role="viewer")
+    await ingest(server, [reading(i, second=i) for i in range(5)] + [reading(50, "evt_press01", 30)])
+    status, body = await server.api("GET", "/datapoints?page=1&page_size=2", token=viewer)
+    assert status == 200
+    assert (body["page"], body["page_size"], body["total"]) == (1, 2, 6)
+    assert [d["value"] for d in body["data"]] == [50, 4]
+    status, body = await server.api("GET", "/datapoints?page=2&page_size=2&event_public_id=evt_temp01", token=viewer)
+    assert body["total"] == 5 and [d["value"] for d in body["data"]] == [2, 1]
+    status, body = await server.api(
+        "GET", "/datapoints?from=2025-01-15T14:32:01Z&to=2025-01-15T14:32:03.000%2B00:00", token=viewer)
+    assert [d["value"] for d in body["data"]] == [3, 2, 1]
+
+
+@pytest.mark.parametrize("query, field", [("page_size=0", "page_size"), ("page_size=1001", "page_size"),
+                                          ("page=x", "page"), ("after=abc", "after"), ("from=yesterday", "from"),
+                                          ("after=0&limit=5000", "limit")])
+@pytest.mark.gen_test
+async def test_bad_listing_arguments_are_a_400_naming_them(server, query, field):
+    status, body = await server.api("GET", f"/datapoints?{query}", token=server.token(role="viewer"))
+    assert status == 400 and field in body["error"]["details"]
+
+
+@pytest.mark.gen_test
+async def test_latest_gives_the_newest_value_of_each_event(server):
+    await ingest(server, [reading(1, second=1), reading(3, second=3), reading(2, second=2),
+                          reading(7, "evt_press01", 5)])
+    status, body = await server.api("GET", "/datapoints/latest", token=server.token(role="viewer"))
+    assert status == 200
+    assert [(d["event_public_id"], d["value"]) for d in body["data"]] == [("evt_press01", 7), ("evt_temp01", 3)]
+
+
+@pytest.mark.gen_test
+async def test_post_stores_and_broadcasts_like_the_websocket(server):
+    stream = await server.connect_stream()
+    status, body = await server.api("POST", "/datapoints", SPEC_READING, token=server.token(role="operator"))
+    assert status == 201 and body["errors"] == {}
+    [created] = body["data"]
+    assert spec_shape(await stream.receive()) == spec_shape(created)
+    assert server.rows() == [spec_shape(created)]
+
+
+@pytest.mark.gen_test
+async def test_post_batch_keeps_the_valid_readings_and_names_the_others(server):
+    status, body = await server.api(
+        "POST", "/datapoints", {"datapoints": [SPEC_READING, {**SPEC_READING, "value": "hot"},
+                                               {**SPEC_READING, "event_public_id": "evt_nope"}]},
+        token=server.token(role="controller"))
+    assert status == 201 and len(body["data"]) == 1
+    assert set(body["errors"]) == {"datapoints[1].value", "datapoints[2].event_public_id"}
+
+
+@pytest.mark.parametrize("payload", ["{oops", {"event_public_id": "evt_temp01"}, {"datapoints": [{}] * 501}])
+@pytest.mark.gen_test
+async def test_post_with_nothing_storable_is_a_400_and_stores_nothing(server, payload):
+    status, body = await server.api("POST", "/datapoints", payload, token=server.token(role="admin"))
+    assert status == 400 and body["error"]["code"] == 400
+    assert server.rows() == []
+
+
+@pytest.mark.gen_test
+async def test_get_and_delete_one_datapoint(server):
+    [public_id] = await ingest(server, [reading(1)])
+    viewer, operator = server.token(role="viewer"), server.token(role="operator")
+    status, body = await server.api("GET", f"/datapoints/{public_id}", token=viewer)
+    assert status == 200 and body["public_id"] == public_id and body["value"] == 1
+    assert (await server.api("DELETE", f"/datapoints/{public_id}", token=viewer))[0] == 403
+    assert (await server.api("DELETE", f"/datapoints/{public_id}", token=operator))[0] == 204
+    status, body = await server.api("GET", f"/datapoints/{public_id}", token=viewer)
+    assert status == 404 and body["error"]["code"] == 404
+    assert (await server.api("DELETE", f"/datapoints/{public_id}", token=operator))[0] == 404
+
+
+@pytest.mark.parametrize("role, method, path, status", [
+    ("viewer", "POST", "/datapoints", 403),
+    ("controller", "GET", "/datapoints", 403),
+    ("controller", "GET", "/datapoints/latest", 403),
+])
+@pytest.mark.gen_test
+async def test_roles_on_datapoints(server, role, method, path, status):
+    body = SPEC_READING if method == "POST" else None
+    assert (await server.api(method, path, body, token=server.token(role=role)))[0] == status
