@@ -19,6 +19,7 @@ from tornado.httputil import url_concat
 
 import handlers.auth
 import handlers.datapoints
+import handlers.events
 import handlers.health
 import handlers.stream
 import handlers.telemetry
@@ -33,7 +34,8 @@ log = logging.getLogger("webmacs")
 FIRST_ADMIN = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 
-HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.auth, handlers.datapoints)
+HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.auth, handlers.datapoints,
+                   handlers.events)
 
 
 class WebMACS(tornado.web.Application):
