@@ -20,6 +20,7 @@ from tornado.httputil import url_concat
 import handlers.auth
 import handlers.datapoints
 import handlers.events
+import handlers.experiments
 import handlers.health
 import handlers.stream
 import handlers.telemetry
@@ -35,7 +36,7 @@ FIRST_ADMIN = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 
 HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.auth, handlers.datapoints,
-                   handlers.events)
+                   handlers.events, handlers.experiments)
 
 
 class WebMACS(tornado.web.Application):

@@ -3,28 +3,104 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, AsyncIterator
 
 import momoko
+import psycopg2
 from psycopg2.extras import RealDictCursor
+
+from models.readings import format_timestamp
 
 _COLUMNS = "public_id, name, started_at, stopped_at"
 
 
+class ExperimentConflict(ValueError):
+    """Another experiment is running, the public_id is taken, or the experiment has datapoints."""
+
+
 async def start_experiment(db: momoko.Pool, name: str, public_id: str | None = None) -> dict[str, Any]:
-    """Start a new experiment; psycopg2.errors.UniqueViolation when one is already running."""
-    cursor = await db.execute(
-        f"INSERT INTO experiments (public_id, name) VALUES (%s, %s) RETURNING {_COLUMNS}",
-        (public_id or "exp_" + secrets.token_urlsafe(9), name), cursor_factory=RealDictCursor,
-    )
-    return dict(cursor.fetchone())
+    """Start a new experiment; ExperimentConflict when one is running (the database's rule) or the id is taken."""
+    public_id = public_id or "exp_" + secrets.token_urlsafe(9)
+    try:
+        cursor = await db.execute(
+            f"INSERT INTO experiments (public_id, name) VALUES (%s, %s) RETURNING {_COLUMNS}",
+            (public_id, name), cursor_factory=RealDictCursor,
+        )
+    except psycopg2.errors.UniqueViolation as error:
+        if error.diag.constraint_name == "experiments_one_running":
+            raise ExperimentConflict("another experiment is running; stop it first") from None
+        raise ExperimentConflict(f"experiment {public_id} exists already") from None
+    return _shown(cursor.fetchone())
 
 
-async def stop_running_experiment(db: momoko.Pool) -> dict[str, Any] | None:
-    """Stop the running experiment, if any; returns it."""
-    cursor = await db.execute(
-        f"UPDATE experiments SET stopped_at = now() WHERE stopped_at IS NULL RETURNING {_COLUMNS}",
-        cursor_factory=RealDictCursor,
-    )
+async def list_experiments(db: momoko.Pool) -> list[dict[str, Any]]:
+    cursor = await db.execute(f"SELECT {_COLUMNS} FROM experiments ORDER BY started_at DESC, id DESC",
+                              cursor_factory=RealDictCursor)
+    return [_shown(row) for row in cursor.fetchall()]
+
+
+async def get_experiment(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:
+    cursor = await db.execute(f"SELECT {_COLUMNS} FROM experiments WHERE public_id = %s", (public_id,),
+                              cursor_factory=RealDictCursor)
     row = cursor.fetchone()
-    return dict(row) if row else None
+    return _shown(row) if row else None
+
+
+async def rename_experiment(db: momoko.Pool, public_id: str, name: str) -> dict[str, Any] | None:
+    cursor = await db.execute(f"UPDATE experiments SET name = %s WHERE public_id = %s RETURNING {_COLUMNS}",
+                              (name, public_id), cursor_factory=RealDictCursor)
+    row = cursor.fetchone()
+    return _shown(row) if row else None
+
+
+async def stop_experiment(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:
+    """Stop it if it runs; returns it either way (None if there is no such experiment)."""
+    await db.execute("UPDATE experiments SET stopped_at = now() WHERE public_id = %s AND stopped_at IS NULL",
+                     (public_id,))
+    return await get_experiment(db, public_id)
+
+
+async def delete_experiment(db: momoko.Pool, public_id: str, cascade: bool) -> bool:
+    """Delete it (with cascade, its datapoints too); ExperimentConflict if it has datapoints otherwise."""
+    statement = ("WITH gone AS (DELETE FROM datapoints WHERE experiment_id ="
+                 " (SELECT id FROM experiments WHERE public_id = %s))"
+                 " DELETE FROM experiments WHERE public_id = %s") if cascade else \
+        "DELETE FROM experiments WHERE public_id = %s"
+    try:
+        cursor = await db.execute(statement, (public_id, public_id) if cascade else (public_id,))
+    except psycopg2.errors.ForeignKeyViolation:
+        raise ExperimentConflict(f"experiment {public_id} has datapoints; delete with ?cascade=true "
+                                 "to remove them too") from None
+    return cursor.rowcount == 1
+
+
+async def export_rows(db: momoko.Pool, public_id: str, chunk_rows: int) -> AsyncIterator[list[tuple]]:
+    """The experiment's datapoints in time order, chunk by chunk from a server-side cursor."""
+    conn = await db.getconn()
+    try:
+        await conn.execute("BEGIN READ ONLY")
+        await conn.execute(
+            "DECLARE export NO SCROLL CURSOR FOR"
+            " SELECT to_char(d.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+            " e.public_id, d.value, e.unit"
+            " FROM datapoints d JOIN events e ON e.id = d.event_id"
+            " WHERE d.experiment_id = (SELECT id FROM experiments WHERE public_id = %s)"
+            " ORDER BY d.recorded_at, d.id", (public_id,))
+        while rows := (await conn.execute(f"FETCH {int(chunk_rows)} FROM export")).fetchall():
+            yield rows
+        await conn.execute("COMMIT")
+    except BaseException:
+        if not conn.closed:
+            await conn.execute("ROLLBACK")
+        raise
+    finally:
+        db.putconn(conn)
+
+
+def _shown(row: Any) -> dict[str, Any]:
+    shown = dict(row)
+    for moment in ("started_at", "stopped_at"):
+        if shown[moment] is not None:
+            shown[moment] = format_timestamp(shown[moment])
+    shown["running"] = shown["stopped_at"] is None
+    return shown

@@ -1,0 +1,107 @@
+"""`/api/v1/experiments`: start, stop, rename, delete, and export an experiment's datapoints as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from handlers.base import ApiError, ApiHandler, allow
+from models import experiments
+
+READERS = ("admin", "operator", "viewer")
+EDITORS = ("admin", "operator")
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
+MAX_NAME = 200
+EXPORT_CHUNK_ROWS = 2000  # rows per FETCH: the most the export ever holds in memory
+
+
+class ExperimentsHandler(ApiHandler):
+    @allow(*READERS)
+    async def get(self) -> None:
+        self.write_json({"data": await experiments.list_experiments(self.db)})
+
+    @allow(*EDITORS)
+    async def post(self) -> None:
+        """Creating an experiment starts it; 409 while another one runs."""
+        body = self.json_body(required={"name": str}, optional={"public_id": str})
+        problems = _name_problems(body["name"])
+        if "public_id" in body and not PUBLIC_ID.match(body["public_id"]):
+            problems["public_id"] = "at most 64 letters, digits and _ . : -"
+        if problems:
+            raise ApiError(400, "invalid experiment", problems)
+        try:
+            started = await experiments.start_experiment(self.db, body["name"].strip(), body.get("public_id"))
+        except experiments.ExperimentConflict as error:
+            raise ApiError(409, str(error)) from None
+        self.write_json(started, status=201)
+
+
+class ExperimentHandler(ApiHandler):
+    @allow(*READERS)
+    async def get(self, public_id: str) -> None:
+        self.write_json(_found(await experiments.get_experiment(self.db, public_id), public_id))
+
+    @allow(*EDITORS)
+    async def put(self, public_id: str) -> None:
+        body = self.json_body(required={"name": str})
+        problems = _name_problems(body["name"])
+        if problems:
+            raise ApiError(400, "invalid experiment", problems)
+        renamed = await experiments.rename_experiment(self.db, public_id, body["name"].strip())
+        self.write_json(_found(renamed, public_id))
+
+    @allow(*EDITORS)
+    async def delete(self, public_id: str) -> None:
+        cascade = self.get_query_argument("cascade", "false").lower() in ("1", "true", "yes")
+        try:
+            deleted = await experiments.delete_experiment(self.db, public_id, cascade)
+        except experiments.ExperimentConflict as error:
+            raise ApiError(409, str(error)) from None
+        _found(deleted or None, public_id)
+        self.set_status(204)
+        self.finish()
+
+
+class StopHandler(ApiHandler):
+    @allow(*EDITORS)
+    async def put(self, public_id: str) -> None:
+        self.write_json(_found(await experiments.stop_experiment(self.db, public_id), public_id))
+
+
+class ExportHandler(ApiHandler):
+    @allow(*READERS)
+    async def get(self, public_id: str) -> None:
+        _found(await experiments.get_experiment(self.db, public_id), public_id)
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="{public_id}.csv"')
+        self.write(_csv([("timestamp", "event", "value", "unit")]))
+        async for rows in experiments.export_rows(self.db, public_id, EXPORT_CHUNK_ROWS):
+            self.write(_csv(rows))
+            await self.flush()  # waits until the client has taken it: memory stays one chunk
+        self.finish()
+
+
+def _csv(rows: Any) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def _name_problems(name: str) -> dict[str, str]:
+    return {} if 0 < len(name.strip()) <= MAX_NAME else {"name": f"1 to {MAX_NAME} characters"}
+
+
+def _found(item: Any, public_id: str) -> Any:
+    if item is None:
+        raise ApiError(404, f"no experiment {public_id}")
+    return item
+
+
+default_handlers = [
+    (r"/api/v1/experiments", ExperimentsHandler),
+    (r"/api/v1/experiments/([A-Za-z0-9_.:-]+)", ExperimentHandler),
+    (r"/api/v1/experiments/([A-Za-z0-9_.:-]+)/stop", StopHandler),
+    (r"/api/v1/experiments/([A-Za-z0-9_.:-]+)/export\.csv", ExportHandler),
+]
