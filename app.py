@@ -26,6 +26,7 @@ import handlers.stream
 import handlers.telemetry
 from conf import settings as config
 from conf.settings import Settings, SettingsError
+from handlers.base import NotFoundHandler
 from handlers.stream import StreamHandler
 from handlers.telemetry import TelemetryHandler
 from models import database, events, tokens, users
@@ -53,6 +54,7 @@ class WebMACS(tornado.web.Application):
             websocket_ping_timeout=settings.heartbeat_interval,
             websocket_max_message_size=settings.max_message_size,
             log_function=log_request,
+            default_handler_class=NotFoundHandler,
         )
 
 
@@ -73,7 +75,8 @@ async def serve(settings: Settings, url: str) -> None:
     await database.migrate(db)
     await _first_admin(db)
     app = WebMACS(settings, db)
-    server = app.listen(settings.port, settings.host)
+    # Bodies past the API's limit get a JSON 413 from ApiHandler; far past it, the server stops reading.
+    server = app.listen(settings.port, settings.host, max_body_size=4 * settings.max_message_size)
     log.info("serving on http://%s:%d (database %s)", settings.host, settings.port, database.redact(url))
     _welcome_once(settings)
 

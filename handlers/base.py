@@ -111,6 +111,8 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
         return True
 
     async def prepare(self) -> None:
+        if len(self.request.body) > self.config.max_message_size:
+            raise ApiError(413, f"request body is larger than {self.config.max_message_size} bytes")
         # Reads the bearer token once, before any method; methods declare roles with @allow.
         if not self.authentication_required():
             return
@@ -168,6 +170,16 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
         message = getattr(error, "log_message", None) or HTTPStatus(status_code).phrase
         details = getattr(error, "details", None) or {}
         self.finish(dumps({"error": {"code": status_code, "message": message, "details": details}}))
+
+
+class NotFoundHandler(ApiHandler):
+    """Unknown paths answer like the rest of the API: JSON, 404."""
+
+    def authentication_required(self) -> bool:
+        return False
+
+    async def prepare(self) -> None:
+        raise ApiError(404, f"no such path: {self.request.path}")
 
 
 async def authenticate_token(handler: AppMixin, token: str | None) -> Principal:

@@ -158,3 +158,19 @@ async def test_get_and_delete_one_datapoint(server):
 async def test_roles_on_datapoints(server, role, method, path, status):
     body = SPEC_READING if method == "POST" else None
     assert (await server.api(method, path, body, token=server.token(role=role)))[0] == status
+
+
+@pytest.mark.settings(max_message_size=2048)
+@pytest.mark.gen_test
+async def test_too_large_body_is_413_in_json(server):
+    status, body = await server.api("POST", "/datapoints", {"datapoints": [SPEC_READING] * 40},
+                                    token=server.token(role="admin"))
+    assert status == 413 and body["error"]["code"] == 413
+    assert server.rows() == []
+
+
+@pytest.mark.parametrize("method, path, status", [("GET", "/nothing-here", 404), ("PATCH", "/datapoints", 405)])
+@pytest.mark.gen_test
+async def test_unknown_paths_and_methods_answer_in_json(server, method, path, status):
+    answer = await server.api(method, path, {} if method == "PATCH" else None, token=server.token(role="admin"))
+    assert answer[0] == status and answer[1]["error"]["code"] == status
