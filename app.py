@@ -19,6 +19,7 @@ from tornado.httputil import url_concat
 
 import handlers.auth
 import handlers.datapoints
+import handlers.docs
 import handlers.events
 import handlers.experiments
 import handlers.health
@@ -37,7 +38,7 @@ FIRST_ADMIN = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 
 HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.auth, handlers.datapoints,
-                   handlers.events, handlers.experiments)
+                   handlers.events, handlers.experiments, handlers.docs)
 
 
 class WebMACS(tornado.web.Application):

@@ -90,6 +90,8 @@ class TokensHandler(ApiHandler):
     @allow("admin")
     async def post(self) -> None:
         body = self.json_body(required={"subject": str}, optional={"role": str, "ttl": (str, int)})
+        if not body["subject"].strip():
+            raise ApiError(400, "invalid subject", {"subject": "must not be empty"})
         role = body.get("role", "controller")
         if role not in tokens.ROLES:
             raise ApiError(400, "invalid role", {"role": f"one of {', '.join(tokens.ROLES)}"})

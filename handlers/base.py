@@ -142,6 +142,13 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
             raise ApiError(400, f"invalid {name}", {name: allowed})
         return value
 
+    def bool_argument(self, name: str) -> bool:
+        """A true/false query argument (absent: false); 400 naming it otherwise."""
+        text = self.get_query_argument(name, "false").lower()
+        if text not in ("true", "false", "1", "0"):
+            raise ApiError(400, f"invalid {name}", {name: "true or false"})
+        return text in ("true", "1")
+
     def json_body(self, required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
         """The request body as a JSON object with these fields of these types; 400 naming each bad one."""
         try:
@@ -166,10 +173,18 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
         self.finish(dumps(payload))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self._implemented_methods()))
         error = kwargs.get("exc_info", (None, None, None))[1]
         message = getattr(error, "log_message", None) or HTTPStatus(status_code).phrase
         details = getattr(error, "details", None) or {}
         self.finish(dumps({"error": {"code": status_code, "message": message, "details": details}}))
+
+
+    def _implemented_methods(self) -> list[str]:
+        base = tornado.web.RequestHandler
+        return [method for method in ("GET", "POST", "PUT", "DELETE")
+                if getattr(type(self), method.lower()) is not getattr(base, method.lower())]
 
 
 class NotFoundHandler(ApiHandler):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from handlers.base import ApiError, ApiHandler, allow
@@ -20,19 +20,19 @@ class DatapointsHandler(ApiHandler):
     @allow(*READERS)
     async def get(self) -> None:
         filters = self._filters()
+        limit = self.int_argument("limit", 100, 1, MAX_PAGE_SIZE)
+        page = self.int_argument("page", 1, 1, None)
+        page_size = self.int_argument("page_size", 100, 1, MAX_PAGE_SIZE)
         after = self.get_query_argument("after", None)
         if after is not None:
             try:
                 position = datapoints.parse_cursor(after)
             except ValueError as error:
                 raise ApiError(400, "invalid cursor", {"after": str(error)}) from None
-            limit = self.int_argument("limit", 100, 1, MAX_PAGE_SIZE)
             rows = await datapoints.datapoints_after(self.db, position, limit, filters)
             self.write_json({"data": rows, "cursor": rows[-1]["cursor"] if rows else after,
                              "has_more": len(rows) == limit})
             return
-        page = self.int_argument("page", 1, 1, None)
-        page_size = self.int_argument("page_size", 100, 1, MAX_PAGE_SIZE)
         total, rows, cursor = await datapoints.datapoints_page(self.db, page, page_size, filters)
         self.write_json({"page": page, "page_size": page_size, "total": total, "data": rows, "cursor": cursor})
 
@@ -69,11 +69,12 @@ class DatapointsHandler(ApiHandler):
             return None
         try:
             moment = datetime.fromisoformat(text)
-        except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
-            raise ApiError(400, f"invalid {name}", {name: "an ISO-8601 time with Z or an offset"})
-        return moment
+            if moment.tzinfo is None:
+                raise ValueError("no offset")
+            # In UTC before PostgreSQL sees it: it refuses offsets Python accepts (beyond 15:59).
+            return moment.astimezone(timezone.utc)
+        except (ValueError, OverflowError):
+            raise ApiError(400, f"invalid {name}", {name: "an ISO-8601 time with Z or an offset"}) from None
 
 
 class LatestHandler(ApiHandler):

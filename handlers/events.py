@@ -55,7 +55,7 @@ class EventHandler(ApiHandler):
 
     @allow(*EDITORS)
     async def delete(self, public_id: str) -> None:
-        cascade = self.get_query_argument("cascade", "false").lower() in ("1", "true", "yes")
+        cascade = self.bool_argument("cascade")
         try:
             deleted = await events.delete_event(self.db, public_id, cascade)
         except events.EventInUse as error:

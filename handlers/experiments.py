@@ -54,7 +54,7 @@ class ExperimentHandler(ApiHandler):
 
     @allow(*EDITORS)
     async def delete(self, public_id: str) -> None:
-        cascade = self.get_query_argument("cascade", "false").lower() in ("1", "true", "yes")
+        cascade = self.bool_argument("cascade")
         try:
             deleted = await experiments.delete_experiment(self.db, public_id, cascade)
         except experiments.ExperimentConflict as error:

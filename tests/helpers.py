@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
-from typing import Any, Awaitable, Callable
+import urllib.request
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator
 
 import jwt
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -13,6 +22,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from models.tokens import issue_token
 
+ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 SPEC_READING = {"event_public_id": "evt_temp01", "value": 23.45, "timestamp": "2025-01-15T14:32:10.000Z"}
 SPEC_FIELDS = ("public_id", "value", "timestamp", "event_public_id", "experiment_public_id")
@@ -153,3 +163,44 @@ class Server:
 def spec_shape(datapoint: dict[str, Any]) -> dict[str, Any]:
     """A stream or API datapoint without the fields beyond the spec's."""
     return {field: datapoint[field] for field in SPEC_FIELDS}
+
+
+class Serving:
+    """An `app.py serve` process on a free port, for tests that need the real entry point."""
+
+    def __init__(self, process: subprocess.Popen, port: int) -> None:
+        self.process, self.port, self.output = process, port, ""
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def health(self) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "server exited"
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as response:
+                    return json.loads(response.read())
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("server did not answer /healthz")
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str]) -> Iterator[Serving]:
+    """Run `app.py serve` with this environment until the block ends, then SIGTERM it (must exit 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # A file, not a pipe: nobody reads a pipe while the test runs, and a full one stalls the server.
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT,
+                                   env={**os.environ, **env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
+        server = Serving(process, port)
+        try:
+            server.health()
+            yield server
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+            log.seek(0)
+            server.output = log.read()
+    assert process.returncode == 0, server.output

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import jwt
 import pytest
+
+from tests.helpers import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_SECRET = "s" * 48
@@ -104,7 +103,11 @@ def test_migrate_on_a_current_schema_changes_nothing(cli_env):
 
 
 def test_serve_answers_stops_cleanly_on_sigterm_and_welcomes_only_once(cli_env):
-    outputs = [_serve_until_healthy(cli_env) for _ in range(2)]
+    outputs = []
+    for _ in range(2):
+        with serving(cli_env) as server:
+            assert server.health()["status"] == "ok"
+        outputs.append(server.output)
     assert all("shutting down" in output for output in outputs)
     assert "app.py simulate" in outputs[0] and "app.py simulate" not in outputs[1]
     # On the empty database the first start created an admin and showed its password, once.
@@ -121,31 +124,3 @@ def test_serve_says_when_the_database_cannot_be_reached(tmp_path):
     assert result.returncode == 1
     assert "cannot reach the database at postgresql://u:***@127.0.0.1" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
-
-
-def _serve_until_healthy(env: dict[str, str]) -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT,
-                              env={**os.environ, **env, "PORT": str(port)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert _poll_health(port, server)["status"] == "ok"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=30)[0]
-    assert server.returncode == 0, output
-    return output
-
-
-def _poll_health(port: int, server: subprocess.Popen) -> dict:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert server.poll() is None, server.stdout.read()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                return json.loads(response.read())
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not answer /healthz")
