@@ -174,3 +174,28 @@ async def test_too_large_body_is_413_in_json(server):
 async def test_unknown_paths_and_methods_answer_in_json(server, method, path, status):
     answer = await server.api(method, path, {} if method == "PATCH" else None, token=server.token(role="admin"))
     assert answer[0] == status and answer[1]["error"]["code"] == status
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_poller_sees_every_datapoint_exactly_once_while_several_controllers_ingest(server):
+    import asyncio
+    viewer = server.token(role="viewer")
+    seen: list[str] = []
+    cursor, done = "0", False
+
+    async def poll_until_done() -> None:
+        nonlocal cursor
+        while True:
+            finished = done  # read before polling: a last round runs after the writers stop
+            batch, cursor = await poll_all(server, viewer, cursor, limit=50)
+            seen.extend(d["public_id"] for d in batch)
+            if finished:
+                return
+
+    poller = asyncio.ensure_future(poll_until_done())
+    stored = await asyncio.gather(*(ingest(server, *[[reading(w * 1000 + i)] * 5 for i in range(20)])
+                                    for w in range(4)))
+    done = True
+    await poller
+    assert len(seen) == len(set(seen)) == 400
+    assert set(seen) == {public_id for ids in stored for public_id in ids}
