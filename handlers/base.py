@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import struct
 from asyncio import Future
 from http import HTTPStatus
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("webmacs.handlers")
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}\Z")
 
 # RFC 6455 close codes used here.
 POLICY_VIOLATION = 1008
@@ -136,7 +139,7 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
         text = self.get_query_argument(name, None)
         if text is None:
             return default
-        value = int(text) if text.strip().lstrip("-").isdigit() else None
+        value = int(text) if WHOLE_NUMBER.match(text) else None
         if value is None or value < low or (high is not None and value > high):
             allowed = f"a whole number from {low}" + (f" to {high}" if high is not None else " up")
             raise ApiError(400, f"invalid {name}", {name: allowed})
@@ -157,6 +160,8 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
             raise ApiError(400, "request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ApiError(400, "request body must be a JSON object")
+        if not _storable_text(body):
+            raise ApiError(400, "request body holds text PostgreSQL cannot store (NUL or a lone surrogate)")
         problems = {}
         for name, kind in {**required, **(optional or {})}.items():
             if name not in body:
@@ -205,6 +210,22 @@ async def authenticate_token(handler: AppMixin, token: str | None) -> Principal:
     return principal
 
 
+def _storable_text(value: Any) -> bool:
+    """False if any string in it has a NUL or a lone UTF-16 surrogate: JSON can escape both,
+    PostgreSQL text can hold neither."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+        return "\x00" not in value
+    if isinstance(value, dict):
+        return all(_storable_text(key) and _storable_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_storable_text(item) for item in value)
+    return True
+
+
 def _type_name(kind: Any) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
              dict: "an object"}
@@ -245,6 +266,22 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         except UNAVAILABLE:
             # Revocation cannot be checked, so the token cannot be trusted: ask to come back.
             self.refusal, self.refusal_code = "database unavailable; try again later", TRY_AGAIN_LATER
+
+    @classmethod
+    def connected(cls) -> list[SocketHandler]:
+        """A snapshot of this endpoint's open connections (each subclass owns its registry)."""
+        raise NotImplementedError
+
+    @classmethod
+    def close_all(cls) -> None:
+        for peer in cls.connected():
+            peer.close(GOING_AWAY, "server shutting down")
+
+    @classmethod
+    def close_revoked(cls, token_id: str) -> None:
+        for peer in cls.connected():
+            if peer.current_user is not None and peer.current_user.token_id == token_id:
+                peer.close(POLICY_VIOLATION, "token revoked")
 
     def refuse_unauthorized(self) -> bool:
         """Close with 1008 if the token was refused; True when the connection is being closed."""

@@ -6,7 +6,7 @@ import logging
 import socket
 from typing import Any, ClassVar
 
-from handlers.base import GOING_AWAY, POLICY_VIOLATION, TRY_AGAIN_LATER, SocketHandler, dumps, text_frame
+from handlers.base import TRY_AGAIN_LATER, SocketHandler, dumps, text_frame
 
 log = logging.getLogger("webmacs.stream")
 
@@ -60,15 +60,8 @@ class StreamHandler(SocketHandler):
                 log.debug("TCP_NOTSENT_LOWAT not supported here")
 
     @classmethod
-    def close_revoked(cls, token_id: str) -> None:
-        for peer in list(cls.subscribers):
-            if peer.current_user is not None and peer.current_user.token_id == token_id:
-                peer.close(POLICY_VIOLATION, "token revoked")
-
-    @classmethod
-    def close_all(cls) -> None:
-        for subscriber in list(cls.subscribers):
-            subscriber.close(GOING_AWAY, "server shutting down")
+    def connected(cls) -> list[SocketHandler]:
+        return list(cls.subscribers)
 
     def _deliver(self, frames: bytes) -> None:
         if self._in_flight is not None and self._lagging(len(frames)):

@@ -7,7 +7,7 @@ import functools
 import logging
 from typing import Any, ClassVar
 
-from handlers.base import GOING_AWAY, POLICY_VIOLATION, SocketHandler
+from handlers.base import SocketHandler
 from models.ingest import Stored
 from models.readings import Frame, FrameError, outcome, parse_frame
 from models.tokens import PUBLISHING_ROLES
@@ -60,15 +60,8 @@ class TelemetryHandler(SocketHandler):
             log.info("controller %s disconnected (code %s)", self.peer(), self.close_code)
 
     @classmethod
-    def close_revoked(cls, token_id: str) -> None:
-        for peer in list(cls.controllers):
-            if peer.current_user is not None and peer.current_user.token_id == token_id:
-                peer.close(POLICY_VIOLATION, "token revoked")
-
-    @classmethod
-    def close_all(cls) -> None:
-        for controller in list(cls.controllers):
-            controller.close(GOING_AWAY, "server shutting down")
+    def connected(cls) -> list[SocketHandler]:
+        return list(cls.controllers)
 
     def _settled(self, frame: Frame, stored: Stored | None, error: Exception | None) -> None:
         self._unsettled -= len(frame.readings)

@@ -99,7 +99,8 @@ def parse_cursor(text: str) -> tuple[int, int]:
     if text == "0":
         return 0, 0
     txid, _, row_id = text.partition("-")
-    if not (txid.isdigit() and row_id.isdigit()):
+    # isdecimal, not isdigit: "²" is a digit to Python but no number to int().
+    if not (txid.isdecimal() and row_id.isdecimal() and int(txid) < 2**64 and int(row_id) < 2**63):
         raise ValueError("cursor must be 0 or a cursor this API returned")
     return int(txid), int(row_id)
 

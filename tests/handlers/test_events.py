@@ -69,3 +69,10 @@ async def test_roles_on_events(server, role, method, status):
     path = "/events" if method != "DELETE" else "/events/evt_temp01"
     body = {"name": "x"} if method == "POST" else None
     assert (await server.api(method, path, body, token=server.token(role=role)))[0] == status
+
+
+@pytest.mark.parametrize("body", [r'{"name": "nul\u0000byte"}', r'{"name": "lone\ud800surrogate"}'])
+@pytest.mark.gen_test
+async def test_text_postgresql_cannot_store_is_a_400_not_a_500(server, body):
+    status, answer = await server.api("POST", "/events", body, token=server.token(role="admin"))
+    assert status == 400 and answer["error"]["code"] == 400
