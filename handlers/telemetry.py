@@ -40,7 +40,7 @@ class TelemetryHandler(SocketHandler):
         try:
             frame = parse_frame(message)
         except FrameError as error:
-            self._report(str(error), [], error.seq if error.has_seq else None, error.has_seq)
+            self._report(str(error), [], error.seq, error.has_seq)
             return None
         if not frame.readings:
             self._answer(frame, [])

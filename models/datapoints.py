@@ -46,13 +46,13 @@ def new_public_ids(count: int) -> list[str]:
 
 def _array(elements: Iterable[str]) -> str:
     """A PostgreSQL array literal. psycopg2 adapts one such string far faster than a list: about
-    2 ms instead of 14 for 5,000 rows, time the IOLoop would otherwise spend on every batch."""
+    2 ms instead of 14 for 5,000 rows, time the IOLoop would otherwise spend on every batch.
+
+    Elements go in unquoted, so none may hold a comma, brace, quote, backslash or space: ids we
+    generate are URL-safe base64, timestamps and floats are ours, and event ids have passed
+    readings.EVENT_ID, which allows only letters, digits and _ . : -.
+    """
     return "{" + ",".join(elements) + "}"
-
-
-def _quoted(element: str) -> str:
-    # Event ids come from controllers; quoted, a comma or brace in one cannot shift the columns.
-    return '"' + element.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading]) -> list[dict[str, Any] | None]:
@@ -61,7 +61,7 @@ async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading]) -> lis
     public_ids = new_public_ids(len(readings))
     cursor = await db.execute(_INSERT, (
         _array(public_ids),
-        _array(_quoted(r.event_public_id) for r in readings),
+        _array(r.event_public_id for r in readings),
         _array(repr(r.value) for r in readings),
         _array(r.timestamp for r in readings),
     ))
