@@ -62,7 +62,7 @@ class Simulator:
                 self.connections += 1
                 log.info("connected; resending %d unacked messages", len(self.unacked))
                 for text in self.unacked.values():
-                    conn.write_message(text)
+                    _send(conn, text)
                 await self._session(conn, stop)
                 conn.close()
                 if conn.close_code == POLICY_VIOLATION:
@@ -102,7 +102,7 @@ class Simulator:
             message["seq"] = seq = self.next_seq
             self.next_seq += 1
             self.unacked[seq] = text = json.dumps(message)
-            conn.write_message(text)
+            _send(conn, text)
             self.sent += len(items)
 
     async def _read(self, conn: WebSocketClientConnection) -> None:
@@ -121,10 +121,16 @@ class Simulator:
 
     def _resend(self, conn: WebSocketClientConnection, seq: int) -> None:
         if seq in self.unacked:
-            try:
-                conn.write_message(self.unacked[seq])
-            except WebSocketClosedError:
-                pass  # the reconnect resends it
+            _send(conn, self.unacked[seq])
+
+
+def _send(conn: WebSocketClientConnection, text: str) -> None:
+    # The connection can close between two of our checks; whatever was not acked is resent after
+    # the reconnect, so a closed connection loses nothing here.
+    try:
+        conn.write_message(text)
+    except WebSocketClosedError:
+        pass
 
 
 async def _sleep_unless(stop: asyncio.Event, delay: float, *also: asyncio.Future[Any]) -> None:

@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from tornado.websocket import websocket_connect
+
 from controller.simulator import Simulator
 from handlers.telemetry import TelemetryHandler
 from tests.handlers.test_health import _database_unreachable
@@ -45,3 +47,16 @@ async def test_simulator_resends_unacked_readings_after_a_reconnect(server):
     await running
     assert not simulator.unacked and simulator.rejected == 0
     assert len(server.rows()) == simulator.sent == simulator.acked
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_reading_measured_as_the_connection_closes_is_kept_for_the_reconnect(server):
+    url = server.url("/ws/controller/telemetry?token=" + server.token())
+    simulator = Simulator(url, ["evt_temp01"], rate=1, batch=1)
+    conn = await websocket_connect(url)
+    conn.close()
+    assert await conn.read_message() is None
+
+    simulator._measure(conn)  # as when the server goes away between two readings: must not raise
+
+    assert simulator.sent == 1 and len(simulator.unacked) == 1
