@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 MOMOKO := momoko==2.2.5.1
+NODE_MODULES := node_modules/.installed
 
 .PHONY: run test bench clean
 
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime $(NODE_MODULES)
 	$(PY) app.py serve
 
-test: $(VENV)/.dev
+# The dashboard's state machine under Node's own test runner, then everything else under pytest.
+test: $(VENV)/.dev $(NODE_MODULES)
+	node --test tests/frontend/
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.runtime
@@ -28,5 +31,11 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install --quiet --requirement requirements-dev.txt
 	touch $@
 
+# Vue and uPlot, exactly as package-lock.json pins them; the browser loads them from here (static/vendor/).
+$(NODE_MODULES): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js and npm are needed to install the dashboard's assets (Debian: apt install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund
+	touch $@
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules

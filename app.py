@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import momoko
@@ -23,9 +24,11 @@ import handlers.docs
 import handlers.events
 import handlers.experiments
 import handlers.health
+import handlers.pages
 import handlers.stream
 import handlers.telemetry
-from conf import settings as config
+from conf import profiles, settings as config
+from conf.rendering import render_frontend_env, write_output
 from conf.settings import Settings, SettingsError
 from handlers.base import NotFoundHandler
 from handlers.stream import StreamHandler
@@ -38,7 +41,7 @@ FIRST_ADMIN = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 
 HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.auth, handlers.datapoints,
-                   handlers.events, handlers.experiments, handlers.docs)
+                   handlers.events, handlers.experiments, handlers.docs, handlers.pages)
 
 
 class WebMACS(tornado.web.Application):
@@ -138,16 +141,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it narrates every start at INFO
+    if args.command == "settings":
+        for env, default, meaning in config.describe():
+            print(f"{env:28} {default or '(empty)':12} {meaning}")
+        return 0
     try:
-        settings = config.with_jwt_secret(config.load(**_overrides(args)))
+        settings = profiles.settings_for(getattr(args, "conf", None), os.environ, **_overrides(args))
+        if args.command == "render":
+            return _render(args, settings)
+        settings = config.with_jwt_secret(settings)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    if args.command == "settings":
-        for env, default, meaning in config.describe():
-            print(f"{env:24} {default or '(empty)':12} {meaning}")
-        return 0
     if args.command == "token":
         print(tokens.issue_token(settings.jwt_secret, args.subject, args.role, args.ttl))
         return 0
@@ -188,6 +194,14 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
     return 0
 
 
+def _render(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.public_url:
+        raise SettingsError("PUBLIC_URL is empty: set it (in the environment or the profile's [app] table) "
+                            "to the address browsers use, e.g. https://telemetry.example.org")
+    write_output(render_frontend_env(settings, settings.public_url), args.output)
+    return 0
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in ("host", "port") if getattr(args, name, None) is not None}
 
@@ -206,6 +220,14 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="apply migrations and serve HTTP and WebSockets")
     serve_cmd.add_argument("--host", help="overrides HOST")
     serve_cmd.add_argument("--port", type=int, help="overrides PORT")
+    serve_cmd.add_argument("--conf", type=Path, help="a deployment profile (conf/*.toml); the environment overrides it")
+
+    render = commands.add_parser("render", help="write a file generated from templates/ and the settings")
+    render.add_argument("target", choices=["frontend-env"],
+                        help="frontend-env: the dashboard's static/env.js, for a proxy that serves static/ itself")
+    render.add_argument("--conf", type=Path, help="a deployment profile (conf/*.toml); the environment overrides it")
+    render.add_argument("-o", "--output", required=True, metavar="PATH",
+                        help="file to write (replaced atomically, only on success) or - for standard output")
 
     commands.add_parser("migrate", help="apply database migrations not yet applied")
     commands.add_parser("settings", help="list every setting with its environment variable and default")

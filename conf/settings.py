@@ -8,9 +8,11 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_SECRET_LENGTH = 32
+API_PAGE_LIMIT = 1000  # most rows one API request returns; the dashboard loads a chart's history in one
 
 
 class SettingsError(ValueError):
@@ -26,6 +28,7 @@ class Settings:
     env: str = _setting("WEBMACS_ENV", "development", "`development` or `production` (production demands a strong JWT_SECRET).")
     host: str = _setting("HOST", "127.0.0.1", "Address the server listens on.")
     port: int = _setting("PORT", 8000, "TCP port the server listens on.")
+    public_url: str = _setting("PUBLIC_URL", "", "How browsers reach the server, e.g. `https://telemetry.example.org`; empty: the address the page was loaded from.")
     database_url: str = _setting("DATABASE_URL", "", "PostgreSQL URL; empty starts the embedded server under `var/pgdata`.")
     jwt_secret: str = _setting("JWT_SECRET", "", "HS256 signing key for tokens; empty in development keeps a generated one in `var/jwt-secret`.")
     heartbeat_interval: float = _setting("WS_HEARTBEAT_INTERVAL", 30.0, "Seconds between WebSocket pings; a peer that does not answer within one interval is dropped. 0 disables.")
@@ -36,7 +39,14 @@ class Settings:
     subscriber_stall_timeout: float = _setting("SUBSCRIBER_STALL_TIMEOUT", 5.0, "Seconds the oldest data waiting for a stream subscriber may age before it is cut off as stalled (1013).")
     controller_window: int = _setting("CONTROLLER_WINDOW", 5000, "Readings one controller may have waiting for the database before the server stops reading from it.")
     db_pool_size: int = _setting("DB_POOL_SIZE", 4, "Most PostgreSQL connections the server holds.")
+    reconnect_base: float = _setting("FRONTEND_RECONNECT_BASE", 1.0, "Dashboard: wait before its first stream reconnect, in seconds; doubles for each further attempt (each wait is randomized between half and all of it).")
+    reconnect_cap: float = _setting("FRONTEND_RECONNECT_CAP", 8.0, "Dashboard: longest wait between stream reconnects, in seconds.")
+    reconnect_attempts: int = _setting("FRONTEND_RECONNECT_ATTEMPTS", 3, "Dashboard: stream reconnects before it falls back to polling the HTTP API.")
+    poll_interval: float = _setting("FRONTEND_POLL_INTERVAL", 2.0, "Dashboard: seconds between polls while the stream is unavailable.")
+    stream_retry: float = _setting("FRONTEND_STREAM_RETRY", 15.0, "Dashboard: seconds between tries to get the stream back while polling.")
+    chart_points: int = _setting("FRONTEND_CHART_POINTS", 1000, "Dashboard: points kept per event for its chart (at most 1000).")
     var_dir: Path = _setting("WEBMACS_VAR_DIR", ROOT / "var", "Where the embedded database, the development secret and run state live.")
+    refuse_stream: bool = _setting("WEBMACS_TEST_REFUSE_STREAM", False, "For tests and demos: `1` refuses every `/ws/datapoints/stream` upgrade (503), so dashboards fall back to polling.")
 
     @property
     def production(self) -> bool:
@@ -119,9 +129,32 @@ def _check(settings: Settings) -> None:
             raise SettingsError(f"{env} must be at least 1")
     if settings.jwt_secret and settings.production and len(settings.jwt_secret) < MIN_SECRET_LENGTH:
         raise SettingsError(f"JWT_SECRET is too short for production: use at least {MIN_SECRET_LENGTH} random characters")
+    if settings.public_url:
+        _check_public_url(settings.public_url)
+    for name, env in (("reconnect_base", "FRONTEND_RECONNECT_BASE"), ("reconnect_cap", "FRONTEND_RECONNECT_CAP"),
+                      ("poll_interval", "FRONTEND_POLL_INTERVAL"), ("stream_retry", "FRONTEND_STREAM_RETRY")):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{env} must be a positive number of seconds")
+    if settings.reconnect_cap < settings.reconnect_base:
+        raise SettingsError("FRONTEND_RECONNECT_CAP must not be shorter than FRONTEND_RECONNECT_BASE")
+    if settings.reconnect_attempts < 1:
+        raise SettingsError("FRONTEND_RECONNECT_ATTEMPTS must be at least 1")
+    if not 1 <= settings.chart_points <= API_PAGE_LIMIT:
+        raise SettingsError(f"FRONTEND_CHART_POINTS must be between 1 and {API_PAGE_LIMIT}")
     for origin in settings.allowed_origins:
         if "://" not in origin:
             raise SettingsError(f"ALLOWED_ORIGINS entries look like https://example.org, got {origin!r}")
+
+
+def _check_public_url(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        parts.port  # raises on a port that is not a number in range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError(f"PUBLIC_URL must look like https://telemetry.example.org[:port], got {url!r}")
 
 
 def _show(default: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from conf.settings import API_PAGE_LIMIT
 from handlers.base import ApiError, ApiHandler, allow
 from models import datapoints
 from models.database import UNAVAILABLE
@@ -13,16 +14,15 @@ from models.readings import FrameError, outcome, parse_frame
 
 READERS = ("admin", "operator", "viewer")
 WRITERS = ("admin", "operator", "controller")
-MAX_PAGE_SIZE = 1000
 
 
 class DatapointsHandler(ApiHandler):
     @allow(*READERS)
     async def get(self) -> None:
         filters = self._filters()
-        limit = self.int_argument("limit", 100, 1, MAX_PAGE_SIZE)
+        limit = self.int_argument("limit", 100, 1, API_PAGE_LIMIT)
         page = self.int_argument("page", 1, 1, None)
-        page_size = self.int_argument("page_size", 100, 1, MAX_PAGE_SIZE)
+        page_size = self.int_argument("page_size", 100, 1, API_PAGE_LIMIT)
         after = self.get_query_argument("after", None)
         if after is not None:
             try:

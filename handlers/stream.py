@@ -6,6 +6,8 @@ import logging
 import socket
 from typing import Any, ClassVar
 
+import tornado.web
+
 from handlers.base import TRY_AGAIN_LATER, SocketHandler, dumps, text_frame
 
 log = logging.getLogger("webmacs.stream")
@@ -22,6 +24,12 @@ class StreamHandler(SocketHandler):
 
     def token_required(self) -> bool:
         return self.config.stream_require_token
+
+    async def get(self, *args: str, **kwargs: str) -> None:
+        if self.config.refuse_stream:
+            # Before the upgrade, as a proxy or a crashed backend would: the browser sees a failed handshake.
+            raise tornado.web.HTTPError(503, "stream refused (WEBMACS_TEST_REFUSE_STREAM)")
+        await super().get(*args, **kwargs)
 
     def open(self) -> None:
         if self.refuse_unauthorized():

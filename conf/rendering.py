@@ -1,0 +1,62 @@
+"""Files rendered from `templates/` for deployment: the frontend env (and the nginx config)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from conf.settings import API_PAGE_LIMIT, ROOT, Settings
+
+# These templates produce JavaScript and nginx config, not HTML: HTML escaping would corrupt
+# them. Values reach them validated, and anything a browser parses goes through `tojson`.
+CONFIG_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(ROOT / "templates"),
+    autoescape=False,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def frontend_env(settings: Settings, origin: str) -> dict[str, Any]:
+    """What the dashboard needs to know, for a server that browsers reach at `origin`."""
+    origin = origin.rstrip("/")
+    socket_origin = "wss" + origin[len("https"):] if origin.startswith("https:") else "ws" + origin[len("http"):]
+    return {
+        "apiBaseUrl": f"{origin}/api/v1",
+        "streamUrl": f"{socket_origin}/ws/datapoints/stream",
+        "heartbeatIntervalMs": round(settings.heartbeat_interval * 1000),
+        "reconnectBaseMs": round(settings.reconnect_base * 1000),
+        "reconnectCapMs": round(settings.reconnect_cap * 1000),
+        "reconnectAttempts": settings.reconnect_attempts,
+        "pollIntervalMs": round(settings.poll_interval * 1000),
+        "streamRetryMs": round(settings.stream_retry * 1000),
+        "chartPoints": settings.chart_points,
+        "pageSize": API_PAGE_LIMIT,
+    }
+
+
+def render_frontend_env(settings: Settings, origin: str) -> str:
+    return CONFIG_TEMPLATES.get_template("frontend/env.js.j2").render(env=frontend_env(settings, origin))
+
+
+def write_output(text: str, destination: str) -> None:
+    """Write to a file, replacing it atomically (readers see the old or the new file, never half),
+    or to standard output for `-`."""
+    if destination == "-":
+        sys.stdout.write(text)
+        return
+    target = Path(destination)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as output:
+            output.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise

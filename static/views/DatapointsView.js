@@ -1,0 +1,111 @@
+// Stored datapoints: a filterable, paginated table, and each experiment's CSV export.
+import { computed, onMounted, reactive, ref } from "vue";
+import { api, download, query } from "../api.js";
+import { formatTime, formatValue } from "../format.js";
+
+const PAGE_SIZES = [25, 100, 500];
+
+export default {
+  setup() {
+    const events = ref([]);
+    const experiments = ref([]);
+    const filters = reactive({ events: [], experiment: "", from: "", to: "", pageSize: PAGE_SIZES[0] });
+    const page = reactive({ number: 1, total: 0, rows: [] });
+    const error = ref(null);
+    const busy = ref(false);
+
+    const units = computed(() => Object.fromEntries(events.value.map((event) => [event.public_id, event.unit])));
+    const pages = computed(() => Math.max(1, Math.ceil(page.total / filters.pageSize)));
+
+    async function load(number) {
+      busy.value = true;
+      error.value = null;
+      try {
+        const answer = await api("GET", "/datapoints" + query({
+          page: number,
+          page_size: filters.pageSize,
+          event_public_id: filters.events,
+          experiment_public_id: filters.experiment,
+          from: filters.from && new Date(filters.from).toISOString(),
+          to: filters.to && new Date(filters.to).toISOString(),
+        }));
+        Object.assign(page, { number, total: answer.total, rows: answer.data });
+      } catch (failure) {
+        error.value = failure.message;
+      } finally {
+        busy.value = false;
+      }
+    }
+    async function exportCsv(experiment) {
+      error.value = null;
+      try {
+        await download(`/experiments/${encodeURIComponent(experiment.public_id)}/export.csv`, `${experiment.public_id}.csv`);
+      } catch (failure) {
+        error.value = `Export failed: ${failure.message}`;
+      }
+    }
+
+    onMounted(async () => {
+      try {
+        [events.value, experiments.value] = (await Promise.all([api("GET", "/events"), api("GET", "/experiments")]))
+          .map((answer) => answer.data);
+      } catch (failure) {
+        error.value = failure.message;
+      }
+      await load(1);
+    });
+    return { events, experiments, filters, page, pages, units, error, busy, load, exportCsv, formatTime, formatValue, PAGE_SIZES };
+  },
+  template: `
+    <main class="datapoints">
+      <form class="panel filters" @submit.prevent="load(1)">
+        <label>Events
+          <select v-model="filters.events" multiple size="4">
+            <option v-for="event in events" :key="event.public_id" :value="event.public_id">{{ event.name }}</option>
+          </select>
+        </label>
+        <label>Experiment
+          <select v-model="filters.experiment">
+            <option value="">any</option>
+            <option v-for="experiment in experiments" :key="experiment.public_id" :value="experiment.public_id">{{ experiment.name }}</option>
+          </select>
+        </label>
+        <label>From <input v-model="filters.from" type="datetime-local" step="1"></label>
+        <label>To <input v-model="filters.to" type="datetime-local" step="1"></label>
+        <label>Per page
+          <select v-model.number="filters.pageSize"><option v-for="size in PAGE_SIZES" :key="size">{{ size }}</option></select>
+        </label>
+        <button :disabled="busy">Apply</button>
+      </form>
+      <p v-if="error" class="error" role="alert">{{ error }}</p>
+      <table class="panel">
+        <thead><tr><th>Time</th><th>Event</th><th class="number">Value</th><th>Experiment</th><th>Id</th></tr></thead>
+        <tbody>
+          <tr v-for="row in page.rows" :key="row.public_id">
+            <td>{{ formatTime(row.timestamp) }}</td>
+            <td>{{ row.event_public_id }}</td>
+            <td class="number">{{ formatValue(row.value) }} {{ units[row.event_public_id] }}</td>
+            <td>{{ row.experiment_public_id ?? "—" }}</td>
+            <td class="muted small">{{ row.public_id }}</td>
+          </tr>
+          <tr v-if="!page.rows.length"><td colspan="5" class="muted">No datapoints match.</td></tr>
+        </tbody>
+      </table>
+      <nav class="pager">
+        <button @click="load(page.number - 1)" :disabled="busy || page.number <= 1">Previous</button>
+        <span data-testid="page-status">page {{ page.number }} of {{ pages }} ({{ page.total }} datapoints)</span>
+        <button @click="load(page.number + 1)" :disabled="busy || page.number >= pages">Next</button>
+      </nav>
+      <section class="panel">
+        <h2>Experiments</h2>
+        <ul class="experiments">
+          <li v-for="experiment in experiments" :key="experiment.public_id">
+            <strong>{{ experiment.name }}</strong>
+            <span class="muted small">{{ formatTime(experiment.started_at) }} – {{ experiment.running ? "running" : formatTime(experiment.stopped_at) }}</span>
+            <a :href="'#/datapoints'" @click.prevent="exportCsv(experiment)">Download CSV</a>
+          </li>
+          <li v-if="!experiments.length" class="muted">No experiments yet.</li>
+        </ul>
+      </section>
+    </main>`,
+};

@@ -1,0 +1,44 @@
+"""Driving the dashboard in Chromium through Playwright: open it, sign in, keep a screenshot."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import AsyncIterator
+
+from playwright.async_api import Page, async_playwright
+
+from models.users import hash_password
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+PASSWORD = "operator password"
+PASSWORD_HASH = hash_password(PASSWORD)  # once per run: scrypt is slow on purpose
+
+
+@contextlib.asynccontextmanager
+async def browser_page(chromium: str) -> AsyncIterator[Page]:
+    async with async_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+        browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            yield page
+            assert not errors, f"JavaScript errors on the page: {errors}"
+        finally:
+            await browser.close()
+
+
+async def sign_in(page: Page, base_url: str, email: str = "op@lab.example") -> None:
+    await page.goto(base_url + "/")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def save_screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    await page.screenshot(path=str(path), full_page=True)
+    return path

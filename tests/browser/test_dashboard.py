@@ -1,0 +1,134 @@
+"""The dashboard in a real browser: sign in, live values and charts, and the fallback to polling and back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from typing import AsyncIterator
+
+import pytest
+from playwright.async_api import Page, expect
+
+from handlers.stream import StreamHandler
+from tests.browser.helpers import browser_page, save_screenshot, sign_in
+
+pytestmark = pytest.mark.usefixtures("users")
+
+
+def card_value(page: Page, event: str):
+    return page.locator(f'[data-event="{event}"] .value')
+
+
+def chart(page: Page, event: str):
+    return page.locator(f'[data-chart="{event}"]')
+
+
+def mode(page: Page):
+    return page.get_by_test_id("connection-mode")
+
+
+@contextlib.asynccontextmanager
+async def controller_sending(server, event: str, interval: float) -> AsyncIterator[list[float]]:
+    """A controller sending readings 1, 2, 3, ... until the block ends; yields the values acked so far."""
+    peer = await server.connect_controller()
+    acked: list[float] = []
+
+    async def send() -> None:
+        value = 0.0
+        while True:
+            value += 1
+            peer.send({"event_public_id": event, "value": value, "seq": value})
+            answer = await peer.receive()
+            assert answer["type"] == "ack" and answer["public_ids"][0], answer
+            acked.append(value)
+            await asyncio.sleep(interval)
+
+    task = asyncio.ensure_future(send())
+    try:
+        yield acked
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        peer.close()
+
+
+def stored_count(server, event: str) -> int:
+    return sum(1 for row in server.rows() if row["event_public_id"] == event)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_operator_signs_in_and_sees_history_then_live_values_and_charts(server, chromium):
+    await server.api("POST", "/datapoints", {"event_public_id": "evt_press01", "value": 1.25},
+                     token=server.token("admin"))
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"))
+
+        await expect(mode(page)).to_have_text("websocket")
+        await expect(card_value(page, "evt_press01")).to_have_text("1.25")  # history, before anything live
+        await expect(chart(page, "evt_press01")).to_have_attribute("data-points", "1")
+
+        async with controller_sending(server, "evt_temp01", interval=0.05) as acked:
+            await server.wait_for(lambda: len(acked) >= 5)
+        await expect(card_value(page, "evt_temp01")).to_have_text(f"{acked[-1]:g}")
+        await expect(chart(page, "evt_temp01")).to_have_attribute("data-points", str(len(acked)))
+        await expect(page.locator('[data-event="evt_temp01"] .unit')).to_have_text("°C")
+
+        await page.get_by_label("Experiment name").fill("Calibration run")
+        await page.get_by_role("button", name="Start").click()
+        await expect(page.get_by_test_id("experiment-name")).to_have_text("Calibration run")
+        status, listed = await server.api("GET", "/experiments", token=server.token("admin"))
+        assert [(e["name"], e["running"]) for e in listed["data"]] == [("Calibration run", True)]
+        await save_screenshot(page, "dashboard.png")
+
+        await page.get_by_role("button", name="Stop").click()
+        await expect(page.get_by_test_id("experiment-name")).to_have_text("none running")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_viewer_sees_the_experiment_but_no_start_or_stop(server, chromium):
+    await server.api("POST", "/experiments", {"name": "Overnight soak"}, token=server.token("admin"))
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"), email="viewer@lab.example")
+        await expect(page.get_by_test_id("experiment-name")).to_have_text("Overnight soak")
+        await expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+        await expect(page.get_by_role("button", name="Start")).to_have_count(0)
+
+
+@pytest.mark.settings(reconnect_base=0.2, reconnect_cap=0.4, poll_interval=0.3, stream_retry=1.0)
+@pytest.mark.gen_test(timeout=90)
+async def test_dashboard_polls_while_the_stream_is_refused_and_returns_with_every_point_once(server, chromium):
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"))
+        await expect(mode(page)).to_have_text("websocket")
+        await page.evaluate("""() => {
+            const node = document.querySelector('[data-testid="connection-mode"]');
+            window.modesSeen = [node.textContent];
+            new MutationObserver(() => window.modesSeen.push(node.textContent))
+                .observe(node, { childList: true, characterData: true, subtree: true });
+        }""")
+
+        async with controller_sending(server, "evt_temp01", interval=0.05) as acked:
+            await server.wait_for(lambda: len(acked) >= 5)
+            server.app.config = dataclasses.replace(server.app.config, refuse_stream=True)
+            StreamHandler.close_all()  # as a restarting backend or a broken proxy would
+            await expect(mode(page)).to_have_text("polling", timeout=15_000)
+            assert await page.evaluate("window.modesSeen") == [
+                "websocket", "connecting (attempt 1/3)", "connecting (attempt 2/3)", "connecting (attempt 3/3)",
+                "polling"]
+
+            shown_while_polling = await card_value(page, "evt_temp01").text_content()
+            await expect(card_value(page, "evt_temp01")).not_to_have_text(shown_while_polling)  # still updating
+            await save_screenshot(page, "dashboard-polling.png")
+
+            server.app.config = dataclasses.replace(server.app.config, refuse_stream=False)
+            await expect(mode(page)).to_have_text("websocket", timeout=15_000)
+            more = len(acked) + 5
+            await server.wait_for(lambda: len(acked) >= more)  # some more, live again
+
+        await expect(card_value(page, "evt_temp01")).to_have_text(f"{acked[-1]:g}")
+        stored = stored_count(server, "evt_temp01")
+        assert stored == len(acked)
+        # Every stored point exactly once: a gap would leave fewer, a duplicate more.
+        await expect(chart(page, "evt_temp01")).to_have_attribute("data-points", str(stored))

@@ -1,0 +1,202 @@
+/** Test doubles for realtime.js: a WebSocket the test drives, a datapoints API over an in-memory commit log, and a harness. */
+import { mock } from "node:test";
+import { effectScope } from "vue";
+
+import { useRealtimeDatapoints } from "../../static/realtime.js";
+
+export const START = Date.UTC(2025, 0, 15, 14, 0, 0);
+
+export const ENV = Object.freeze({
+  apiBaseUrl: "http://dashboard.test/api/v1",
+  streamUrl: "ws://dashboard.test/ws/datapoints/stream",
+  heartbeatIntervalMs: 20000,
+  reconnectBaseMs: 1000,
+  reconnectCapMs: 3000,
+  reconnectAttempts: 3,
+  pollIntervalMs: 5000,
+  streamRetryMs: 30000,
+  chartPoints: 5,
+  pageSize: 3,
+});
+
+/** Datapoint n of an event, n seconds after START unless `second` says otherwise. */
+export function point(n, { event = "evt_a", second = n } = {}) {
+  return {
+    public_id: `dp_${n}`,
+    value: n,
+    timestamp: new Date(START + second * 1000).toISOString(),
+    event_public_id: event,
+    experiment_public_id: null,
+  };
+}
+
+export function fakeWebSocket() {
+  const sockets = [];
+  class FakeWebSocket {
+    static refusing = false;
+
+    constructor(url) {
+      if (FakeWebSocket.refusing) throw new SyntaxError("refused by the test");
+      this.url = url;
+      this.closedWith = null;
+      sockets.push(this);
+    }
+
+    close(code) {
+      this.closedWith = code;
+    }
+
+    open() {
+      this.onopen?.({ type: "open" });
+    }
+
+    deliver(message) {
+      this.onmessage?.({ data: typeof message === "string" ? message : JSON.stringify(message) });
+    }
+
+    drop(code = 1006) {
+      this.onerror?.({ type: "error" });
+      this.onclose?.({ code });
+    }
+  }
+  return { FakeWebSocket, sockets };
+}
+
+/**
+ * The datapoints API over a commit log. A point's cursor is its position in the log, so `after=n`
+ * returns what was committed after the n-th point. Requests of a kind ("page", "latest", "after")
+ * can be made to fail with a status, or held until released; like a real server, a held request
+ * answers with the log as it was when the request arrived.
+ */
+export function fakeServer(committed = []) {
+  const log = [];
+  const failing = new Map();
+  const holding = new Set();
+  const held = [];
+  const requests = [];
+
+  function commit(...points) {
+    return points.map((datapoint) => {
+      const stored = { ...datapoint, cursor: String(log.length + 1) };
+      log.push(stored);
+      return stored;
+    });
+  }
+
+  function answer(kind, query) {
+    if (failing.has(kind)) return [failing.get(kind), { error: { code: failing.get(kind), message: "failed" } }];
+    if (kind === "latest") {
+      const newest = new Map(log.map((datapoint) => [datapoint.event_public_id, datapoint]));
+      return [200, { data: [...newest.values()] }];
+    }
+    if (kind === "after") {
+      const after = query.get("after");
+      if (!/^\d+$/.test(after)) return [400, { error: { code: 400, message: "invalid cursor" } }];
+      const limit = Number(query.get("limit"));
+      const rows = log.slice(Number(after), Number(after) + limit);
+      return [200, { data: rows, cursor: rows.at(-1)?.cursor ?? after, has_more: rows.length === limit }];
+    }
+    const size = Number(query.get("page_size"));
+    return [200, { page: 1, page_size: size, total: log.length, data: log.slice(-size).reverse(),
+                   cursor: String(log.length) }];
+  }
+
+  function fetch(url, { headers = {}, signal } = {}) {
+    const { pathname, searchParams } = new URL(url);
+    const kind = pathname.endsWith("/latest") ? "latest" : searchParams.has("after") ? "after" : "page";
+    const request = { url, kind, headers, signal };
+    requests.push(request);
+    const [status, body] = answer(kind, searchParams);
+    return new Promise((resolve, reject) => {
+      const respond = () => {
+        if (signal?.aborted) return;
+        resolve({ status, ok: status >= 200 && status < 300, json: async () => structuredClone(body) });
+      };
+      signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
+      if (holding.has(kind)) held.push({ kind, respond });
+      else respond();
+    });
+  }
+
+  commit(...committed);
+  return {
+    log,
+    requests,
+    commit,
+    fetch,
+    fail(kind, status) {
+      failing.set(kind, status);
+    },
+    recover(kind) {
+      failing.delete(kind);
+    },
+    hold(kind) {
+      holding.add(kind);
+    },
+    release(kind) {
+      holding.delete(kind);
+      for (const waiting of held.filter((request) => request.kind === kind)) {
+        held.splice(held.indexOf(waiting), 1);
+        waiting.respond();
+      }
+    },
+    count(kind) {
+      return requests.filter((request) => request.kind === kind).length;
+    },
+  };
+}
+
+/** Let pending promise chains (fake fetches, JSON bodies) run to completion. */
+export async function settle() {
+  for (let round = 0; round < 3; round += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Move the clock on, settling after every `step` ms so that each tick's fetches finish before the next. */
+export async function advance(ms, step = ms) {
+  for (let left = ms; left > 0; left -= step) {
+    mock.timers.tick(Math.min(step, left));
+    await settle();
+  }
+}
+
+export function enableTimers() {
+  mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: START + 3600 * 1000 });
+}
+
+const running = [];
+
+/** Start the composable inside an effect scope, as a component would, against fresh fakes. */
+export function start({ env = {}, token = null, random = 0, committed = [], server = fakeServer(committed) } = {}) {
+  const { FakeWebSocket, sockets } = fakeWebSocket();
+  const settings = Object.freeze({ ...ENV, ...env });
+  const refusals = [];
+  const scope = effectScope();
+  const live = scope.run(() => useRealtimeDatapoints({
+    env: settings,
+    token,
+    onUnauthorized: () => refusals.push(Date.now()),
+    WebSocket: FakeWebSocket,
+    fetch: server.fetch,
+    random: () => random,
+  }));
+  running.push(scope);
+  return { ...live, env: settings, server, sockets, scope, refusals, FakeWebSocket, socket: () => sockets.at(-1) };
+}
+
+export function stopAll() {
+  for (const scope of running.splice(0)) scope.stop();
+}
+
+/** Lose the stream reconnectAttempts times, each time waiting out the backoff; then lose it once more. */
+export async function failUntilPolling(live) {
+  for (let attempt = 0; attempt < live.env.reconnectAttempts; attempt += 1) {
+    live.socket().drop();
+    await advance(live.env.reconnectCapMs);
+  }
+  live.socket().drop();
+  await settle();
+}
+
+export function ids(points = []) {
+  return points.map((datapoint) => datapoint.public_id);
+}
