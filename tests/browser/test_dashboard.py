@@ -132,3 +132,37 @@ async def test_dashboard_polls_while_the_stream_is_refused_and_returns_with_ever
         assert stored == len(acked)
         # Every stored point exactly once: a gap would leave fewer, a duplicate more.
         await expect(chart(page, "evt_temp01")).to_have_attribute("data-points", str(stored))
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_datapoints_page_filters_pages_and_downloads_an_experiments_csv(server, chromium):
+    admin = server.token("admin")
+    await server.api("POST", "/experiments", {"name": "Ramp test", "public_id": "exp_ramp"}, token=admin)
+    readings = [{"event_public_id": "evt_temp01", "value": n} for n in range(30)]
+    readings += [{"event_public_id": "evt_press01", "value": 100 + n} for n in range(5)]
+    status, _ = await server.api("POST", "/datapoints", {"datapoints": readings}, token=admin)
+    assert status == 201
+
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"))
+        await page.get_by_role("link", name="Datapoints").click()
+        status_line = page.get_by_test_id("page-status")
+        await expect(status_line).to_have_text("page 1 of 2 (35 datapoints)")
+
+        await page.get_by_label("Events").select_option(["evt_press01"])
+        await page.get_by_role("button", name="Apply").click()
+        await expect(status_line).to_have_text("page 1 of 1 (5 datapoints)")
+        await expect(page.locator("tbody tr")).to_have_count(5)
+
+        await page.get_by_label("Events").select_option([])
+        await page.get_by_role("button", name="Apply").click()
+        await page.get_by_role("button", name="Next").click()
+        await expect(status_line).to_have_text("page 2 of 2 (35 datapoints)")
+        await expect(page.locator("tbody tr")).to_have_count(10)
+
+        async with page.expect_download() as downloading:
+            await page.get_by_role("link", name="Download CSV").click()
+        download = await downloading.value
+        assert download.suggested_filename == "exp_ramp.csv"
+        lines = open(await download.path(), encoding="utf-8").read().splitlines()
+        assert lines[0] == "timestamp,event,value,unit" and len(lines) == 1 + 35
