@@ -28,7 +28,7 @@ import handlers.pages
 import handlers.stream
 import handlers.telemetry
 from conf import profiles, settings as config
-from conf.rendering import render_frontend_env, write_output
+from conf.rendering import render_frontend_env, render_nginx, write_output
 from conf.settings import Settings, SettingsError
 from handlers.base import NotFoundHandler
 from handlers.stream import StreamHandler
@@ -80,7 +80,10 @@ async def serve(settings: Settings, url: str) -> None:
     await _first_admin(db)
     app = WebMACS(settings, db)
     # Bodies past the API's limit get a JSON 413 from ApiHandler; far past it, the server stops reading.
-    server = app.listen(settings.port, settings.host, max_body_size=4 * settings.max_message_size)
+    # xheaders only behind a proxy: from anyone else, X-Forwarded-For would let a client pick its own
+    # address (and so dodge the login throttle).
+    server = app.listen(settings.port, settings.host, max_body_size=4 * settings.max_message_size,
+                        xheaders=settings.behind_proxy)
     log.info("serving on http://%s:%d (database %s)", settings.host, settings.port, database.redact(url))
     _welcome_once(settings)
 
@@ -195,6 +198,12 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
 
 
 def _render(args: argparse.Namespace, settings: Settings) -> int:
+    if args.target == "nginx":
+        if args.conf is None:
+            raise SettingsError("render nginx needs --conf PROFILE (e.g. conf/production.toml)")
+        # Only the profile counts here, not the environment: the same profile gives the same config anywhere.
+        write_output(render_nginx(profiles.load_profile(args.conf), str(args.conf)), args.output)
+        return 0
     if not settings.public_url:
         raise SettingsError("PUBLIC_URL is empty: set it (in the environment or the profile's [app] table) "
                             "to the address browsers use, e.g. https://telemetry.example.org")
@@ -223,8 +232,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--conf", type=Path, help="a deployment profile (conf/*.toml); the environment overrides it")
 
     render = commands.add_parser("render", help="write a file generated from templates/ and the settings")
-    render.add_argument("target", choices=["frontend-env"],
-                        help="frontend-env: the dashboard's static/env.js, for a proxy that serves static/ itself")
+    render.add_argument("target", choices=["nginx", "frontend-env"],
+                        help="nginx: the reverse-proxy config for a profile's [proxy] table; "
+                             "frontend-env: the dashboard's static/env.js, for a proxy that serves static/ itself")
     render.add_argument("--conf", type=Path, help="a deployment profile (conf/*.toml); the environment overrides it")
     render.add_argument("-o", "--output", required=True, metavar="PATH",
                         help="file to write (replaced atomically, only on success) or - for standard output")

@@ -1,9 +1,12 @@
-"""Deployment profiles: TOML files (`conf/*.toml`) naming the settings one deployment runs with."""
+"""Deployment profiles (`conf/*.toml`): the settings one deployment runs with, and the proxy in front of it."""
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,6 +15,9 @@ from conf.settings import Settings, SettingsError
 
 # Secrets belong in the environment (or a secrets manager), not in a file kept next to the code.
 SECRET_SETTINGS = frozenset({"JWT_SECRET"})
+DEFAULT_READ_TIMEOUT = 86400
+HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
+
 _FIELDS = {f.metadata["env"]: f for f in dataclasses.fields(Settings)}
 _ACCEPTED_TOML = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "Path": (str,),
                   "tuple[str, ...]": (list, str)}
@@ -23,32 +29,86 @@ class ProfileError(SettingsError):
     """A profile cannot be used; the message names the file and the key."""
 
 
-def load_profile(path: Path) -> dict[str, str]:
-    """The profile's `[app]` table as environment-style text values, each checked against its setting."""
+@dataclass(frozen=True)
+class Proxy:
+    """The `[proxy]` table: how nginx in front of the backends is set up."""
+
+    server_names: tuple[str, ...]
+    backends: tuple[str, ...]
+    static_root: str
+    listen_address: str | None = None
+    http_port: int = 80
+    https_port: int = 443
+    tls_certificate: str | None = None
+    tls_certificate_key: str | None = None
+    body_size_limit: int | None = None  # None: four times WS_MAX_MESSAGE_SIZE, as the app itself allows
+    websocket_read_timeout: int = DEFAULT_READ_TIMEOUT
+    upstream_keepalive: int = 16
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_certificate is not None
+
+    def public_url(self) -> str:
+        scheme, port, default = ("https", self.https_port, 443) if self.tls else ("http", self.http_port, 80)
+        return f"{scheme}://{self.server_names[0]}" + ("" if port == default else f":{port}")
+
+
+_PROXY_TYPES = {"server_names": list, "backends": list, "static_root": str, "listen_address": str, "http_port": int,
+                "https_port": int, "tls_certificate": str, "tls_certificate_key": str, "body_size_limit": int,
+                "websocket_read_timeout": int, "upstream_keepalive": int}
+_PROXY_REQUIRED = ("server_names", "backends", "static_root")
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path
+    app: dict[str, str]  # settings by variable name, as text, like the environment
+    proxy: Proxy | None
+
+    def settings(self, environ: Mapping[str, str] = {}, **overrides: Any) -> Settings:
+        """The app's settings: the profile's, with the environment taking precedence."""
+        values = dict(self.app)
+        if self.proxy is not None:
+            values.setdefault("PUBLIC_URL", self.proxy.public_url())
+            values.setdefault("BEHIND_PROXY", "1")
+        return config.load({**values, **environ}, **overrides)
+
+
+def load_profile(path: Path, check_files: bool = True) -> Profile:
+    """Read and check a profile; ProfileError names the file and the first bad key.
+
+    check_files=False skips looking for the certificate files (for rendering on another machine).
+    """
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ProfileError(f"{path}: cannot read it ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ProfileError(f"{path}: not valid TOML: {error}") from None
-    unknown = sorted(set(document) - {"app"})
+    unknown = sorted(set(document) - {"app", "proxy"})
     if unknown:
-        raise ProfileError(f"{path}: unknown key {unknown[0]!r} (a profile has an [app] table)")
-    app = document.get("app", {})
-    if not isinstance(app, dict):
-        raise ProfileError(f"{path}: app must be a table of settings")
-    values = {name: _as_text(path, name, value) for name, value in app.items()}
+        raise ProfileError(f"{path}: unknown key {unknown[0]!r} (a profile has [app] and [proxy] tables)")
+    for table in ("app", "proxy"):
+        if not isinstance(document.get(table, {}), dict):
+            raise ProfileError(f"{path}: {table} must be a table")
+    app = {name: _as_text(path, name, value) for name, value in document.get("app", {}).items()}
+    proxy = _proxy(path, document["proxy"], check_files) if "proxy" in document else None
+    profile = Profile(path, app, proxy)
     try:
-        config.load(values)
+        settings = profile.settings()
     except SettingsError as error:
         raise ProfileError(f"{path}: [app] {error}") from None
-    return values
+    if proxy is not None:
+        _check_against_app(profile, settings)
+    return profile
 
 
-def settings_for(profile: Path | None, environ: Mapping[str, str], **overrides: Any) -> Settings:
-    """Settings from the profile, with the environment taking precedence over it."""
-    values = load_profile(profile) if profile is not None else {}
-    return config.load({**values, **environ}, **overrides)
+def settings_for(path: Path | None, environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """Settings from the profile if one is given, with the environment taking precedence over it."""
+    if path is None:
+        return config.load(environ, **overrides)
+    return load_profile(path).settings(environ, **overrides)
 
 
 def _as_text(path: Path, name: str, value: Any) -> str:
@@ -66,3 +126,81 @@ def _as_text(path: Path, name: str, value: Any) -> str:
             raise ProfileError(f"{path}: [app] {name} must be a list of strings")
         return ",".join(value)
     return str(value)
+
+
+def _proxy(path: Path, table: dict[str, Any], check_files: bool) -> Proxy:
+    def bad(key: str, message: str) -> ProfileError:
+        return ProfileError(f"{path}: [proxy] {key} {message}")
+
+    for key, value in table.items():
+        kind = _PROXY_TYPES.get(key)
+        if kind is None:
+            raise bad(key, f"is not a key of [proxy] (known: {', '.join(_PROXY_TYPES)})")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise bad(key, "must be " + {list: "a list of strings", str: "a string", int: "an integer"}[kind])
+    for key in _PROXY_REQUIRED:
+        if key not in table:
+            raise bad(key, "is required")
+
+    names = table["server_names"]
+    if not names or not all(isinstance(name, str) and HOSTNAME.match(name) for name in names):
+        raise bad("server_names", "must list host names such as telemetry.example.org")
+    backends = table["backends"]
+    if not backends:
+        raise bad("backends", "must list at least one address")
+    for backend in backends:
+        if not isinstance(backend, str) or not _is_address(backend):
+            raise bad("backends", f"has {backend!r}; each must be host:port, e.g. 127.0.0.1:8000")
+    if not table["static_root"].startswith("/") or not _is_plain(table["static_root"]):
+        raise bad("static_root", "must be an absolute path without spaces, quotes, ; { } or $")
+    if "listen_address" in table and not _is_ip(table["listen_address"]):
+        raise bad("listen_address", "must be an IP address such as 127.0.0.1")
+    for key in ("http_port", "https_port"):
+        if key in table and not 0 < table[key] < 65536:
+            raise bad(key, "must be between 1 and 65535")
+    if ("tls_certificate" in table) != ("tls_certificate_key" in table):
+        raise bad("tls_certificate" if "tls_certificate_key" in table else "tls_certificate_key",
+                  "is required with the other: TLS needs both the certificate and its key")
+    for key in ("tls_certificate", "tls_certificate_key"):
+        if key in table:
+            if not table[key].startswith("/") or not _is_plain(table[key]):
+                raise bad(key, "must be an absolute path without spaces, quotes, ; { } or $")
+            if check_files and not Path(table[key]).is_file():
+                raise bad(key, f"names {table[key]}, which does not exist")
+    for key in ("body_size_limit", "websocket_read_timeout", "upstream_keepalive"):
+        if key in table and table[key] < 1:
+            raise bad(key, "must be at least 1")
+    return Proxy(**{key: tuple(value) if isinstance(value, list) else value for key, value in table.items()})
+
+
+def _check_against_app(profile: Profile, settings: Settings) -> None:
+    """What would make nginx and the app disagree."""
+    proxy, path = profile.proxy, profile.path
+    heartbeat = settings.heartbeat_interval
+    if heartbeat and proxy.websocket_read_timeout < 2 * heartbeat:
+        raise ProfileError(f"{path}: [proxy] websocket_read_timeout ({proxy.websocket_read_timeout} s) must be at least "
+                           f"twice WS_HEARTBEAT_INTERVAL ({heartbeat:g} s), or nginx closes idle sockets between pings")
+    if proxy.body_size_limit is not None and proxy.body_size_limit < settings.max_message_size:
+        raise ProfileError(f"{path}: [proxy] body_size_limit must be at least WS_MAX_MESSAGE_SIZE "
+                           f"({settings.max_message_size}), or nginx refuses bodies the app accepts")
+
+
+def _is_plain(text: str) -> bool:
+    return not re.search(r"[\s\"';{}$#\\]", text)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_address(text: str) -> bool:
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdecimal() or not 0 < int(port) < 65536:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        return _is_ip(host[1:-1]) and ":" in host
+    return _is_ip(host) or bool(HOSTNAME.match(host))

@@ -1,8 +1,9 @@
-"""Files rendered from `templates/` for deployment: the frontend env (and the nginx config)."""
+"""Files rendered from `templates/` for deployment: the frontend env and the nginx config."""
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -10,7 +11,12 @@ from typing import Any
 
 import jinja2
 
-from conf.settings import API_PAGE_LIMIT, ROOT, Settings
+from conf.profiles import Profile
+from conf.settings import API_PAGE_LIMIT, ROOT, Settings, SettingsError
+
+# Anything that could end an nginx directive or start another: quotes, ; { } #, $ (a variable),
+# backslashes and whitespace, newlines included.
+NGINX_UNSAFE = re.compile(r"[\s\"';{}#$\\]")
 
 # These templates produce JavaScript and nginx config, not HTML: HTML escaping would corrupt
 # them. Values reach them validated, and anything a browser parses goes through `tojson`.
@@ -20,6 +26,24 @@ CONFIG_TEMPLATES = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
 )
+
+
+def _nginx(value: object) -> str:
+    text = str(value)
+    if not text or NGINX_UNSAFE.search(text):
+        raise SettingsError(f"refusing to write {text!r} into the nginx config: it could break out of the directive")
+    return text
+
+
+def _nginx_address(value: object) -> str:
+    text = _nginx(value)
+    if re.search(r"[^A-Za-z0-9.:\[\]_-]", text):
+        raise SettingsError(f"refusing to write {text!r} into the nginx config as an address")
+    return text
+
+
+CONFIG_TEMPLATES.filters["nginx"] = _nginx
+CONFIG_TEMPLATES.filters["nginx_address"] = _nginx_address
 
 
 def frontend_env(settings: Settings, origin: str) -> dict[str, Any]:
@@ -42,6 +66,14 @@ def frontend_env(settings: Settings, origin: str) -> dict[str, Any]:
 
 def render_frontend_env(settings: Settings, origin: str) -> str:
     return CONFIG_TEMPLATES.get_template("frontend/env.js.j2").render(env=frontend_env(settings, origin))
+
+
+def render_nginx(profile: Profile, source: str) -> str:
+    """The nginx config for a profile with a [proxy] table; `source` is how the header names the profile."""
+    if profile.proxy is None:
+        raise SettingsError(f"{profile.path}: has no [proxy] table, so there is no nginx config to render")
+    return CONFIG_TEMPLATES.get_template("nginx/site.conf.j2").render(
+        proxy=profile.proxy, settings=profile.settings(), source=source)
 
 
 def write_output(text: str, destination: str) -> None:

@@ -295,7 +295,8 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         parsed = urlsplit(origin)
         if parsed.netloc.lower() == self.request.host.lower():
             return True
-        if origin.rstrip("/") in self.config.allowed_origins:
+        # Behind a proxy the Host header may lack the public port, so the public URL counts as our own.
+        if origin.rstrip("/") in self.config.allowed_origins or origin.rstrip("/") == self.config.public_url.rstrip("/"):
             return True
         log.warning("refused WebSocket from origin %s; add it to ALLOWED_ORIGINS to allow it", origin)
         return False

@@ -29,12 +29,14 @@ class IngestQueue:
     """
 
     def __init__(self, db: momoko.Pool, on_committed: Callable[[list[dict[str, Any]]], None],
-                 max_rows: int = 5000) -> None:
+                 max_rows: int = 5000, announce: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self._db = db
         self._on_committed = on_committed
+        self._announce = announce  # told of the same datapoints after on_committed: the relay tells other processes
         self._max_rows = max_rows
         self._waiting: list[tuple[Sequence[Reading], Done]] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._statement: asyncio.Future[None] | None = None  # the one in flight, until its callbacks ran
         self.committed_rows = 0
 
     @property
@@ -63,10 +65,21 @@ class IngestQueue:
         while self._flushing is not None:
             await asyncio.shield(self._flushing)
 
+    async def written(self) -> None:
+        """Wait until the statement in flight now, if any, has finished and its callbacks have run
+        (not for the statements after it)."""
+        if self._statement is not None:
+            await asyncio.shield(self._statement)
+
     async def _flush(self) -> None:
         try:
             while self._waiting:
-                await self._write(self._take())
+                self._statement = asyncio.get_running_loop().create_future()
+                try:
+                    await self._write(self._take())
+                finally:
+                    self._statement.set_result(None)
+                    self._statement = None
         finally:
             self._flushing = None
 
@@ -103,6 +116,8 @@ class IngestQueue:
         self.committed_rows += len(committed)
         if committed:
             _guarded(self._on_committed, committed)
+            if self._announce is not None:
+                _guarded(self._announce, committed)
 
 
 def _guarded(callback: Callable[..., None], *args: Any) -> None:

@@ -185,14 +185,14 @@ class Serving:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str]) -> Iterator[Serving]:
-    """Run `app.py serve` with this environment until the block ends, then SIGTERM it (must exit 0)."""
+def serving(env: dict[str, str], *args: str) -> Iterator[Serving]:
+    """Run `app.py serve [args]` with this environment until the block ends, then SIGTERM it (must exit 0)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        port = int(env.get("PORT") or probe.getsockname()[1])
     # A file, not a pipe: nobody reads a pipe while the test runs, and a full one stalls the server.
     with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "app.py", "serve", *args], cwd=ROOT,
                                    env={**os.environ, **env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
         server = Serving(process, port)
         try:

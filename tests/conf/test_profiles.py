@@ -43,3 +43,54 @@ def test_mistakes_are_named_with_the_file_and_key(tmp_path, text, complaint):
 def test_a_missing_profile_is_named(tmp_path):
     with pytest.raises(ProfileError, match="missing.toml: cannot read it"):
         load_profile(tmp_path / "missing.toml")
+
+
+PROXY = ('[proxy]\nserver_names = ["telemetry.example.org"]\nbackends = ["127.0.0.1:8000"]\n'
+         'static_root = "/srv/webmacs/static"\n')
+
+
+def test_a_proxy_gives_the_app_its_public_url_and_trust_in_forwarded_headers(tmp_path):
+    settings = load_profile(profile(tmp_path, PROXY + "http_port = 8080\n")).settings()
+    assert settings.public_url == "http://telemetry.example.org:8080" and settings.behind_proxy
+
+
+@pytest.mark.parametrize("extra, complaint", [
+    ("port = 80\n", "[proxy] port is not a key of [proxy]"),
+    ("http_port = 0\n", "[proxy] http_port must be between 1 and 65535"),
+    ("https_port = \"443\"\n", "[proxy] https_port must be an integer"),
+    ("listen_address = \"localhost\"\n", "[proxy] listen_address must be an IP address"),
+    ("tls_certificate = \"/etc/ssl/site.pem\"\n", "[proxy] tls_certificate_key is required with the other"),
+    ("tls_certificate = \"/nowhere/site.pem\"\ntls_certificate_key = \"/nowhere/site.key\"\n",
+     "[proxy] tls_certificate names /nowhere/site.pem, which does not exist"),
+    ("websocket_read_timeout = 45\n[app]\nWS_HEARTBEAT_INTERVAL = 30\n",
+     "[proxy] websocket_read_timeout (45 s) must be at least twice WS_HEARTBEAT_INTERVAL (30 s)"),
+    ("body_size_limit = 1000\n", "[proxy] body_size_limit must be at least WS_MAX_MESSAGE_SIZE"),
+])
+def test_proxy_mistakes_are_named(tmp_path, extra, complaint):
+    path = profile(tmp_path, PROXY + extra)
+    with pytest.raises(ProfileError) as raised:
+        load_profile(path)
+    assert complaint in str(raised.value)
+
+
+@pytest.mark.parametrize("key, line, complaint", [
+    ("server_names", 'server_names = ["bad name;"]', "must list host names"),
+    ("server_names", "server_names = []", "must list host names"),
+    ("backends", 'backends = ["127.0.0.1"]', "each must be host:port"),
+    ("backends", 'backends = ["127.0.0.1:99999"]', "each must be host:port"),
+    ("backends", "backends = []", "at least one address"),
+    ("static_root", 'static_root = "relative/static"', "must be an absolute path"),
+    ("static_root", 'static_root = "/srv/a b"', "without spaces"),
+])
+def test_bad_names_addresses_and_paths_are_named(tmp_path, key, line, complaint):
+    text = "\n".join(line if existing.startswith(key) else existing for existing in PROXY.splitlines()) + "\n"
+    with pytest.raises(ProfileError) as raised:
+        load_profile(profile(tmp_path, text))
+    assert f"[proxy] {key}" in str(raised.value) and complaint in str(raised.value)
+
+
+@pytest.mark.parametrize("missing", ["server_names", "backends", "static_root"])
+def test_required_proxy_keys_are_named(tmp_path, missing):
+    text = "".join(line + "\n" for line in PROXY.splitlines() if not line.startswith(missing))
+    with pytest.raises(ProfileError, match=rf"\[proxy\] {missing} is required"):
+        load_profile(profile(tmp_path, text))

@@ -67,3 +67,31 @@ def test_a_url_cannot_break_out_of_the_json(tmp_path):
     result = run_app("render", "frontend-env", "-o", "-", env={
         "PUBLIC_URL": "http://x</script><script>alert(1)</script>", "WEBMACS_VAR_DIR": str(tmp_path)})
     assert result.returncode == 2 and "PUBLIC_URL must look like" in result.stderr and not result.stdout
+
+
+def test_render_nginx_writes_the_profiles_config_or_prints_it(tmp_path):
+    stdout = run_app("render", "nginx", "--conf", "conf/development.toml", "-o", "-")
+    assert stdout.returncode == 0 and "upstream webmacs_backend" in stdout.stdout
+    output = tmp_path / "site.conf"
+    written = run_app("render", "nginx", "--conf", "conf/development.toml", "-o", str(output))
+    assert written.returncode == 0 and output.read_text() == stdout.stdout
+
+
+@pytest.mark.parametrize("args, complaint", [
+    ((), "render nginx needs --conf PROFILE"),
+    (("--conf", "conf/production.toml"), "[proxy] tls_certificate names /etc/letsencrypt"),
+])
+def test_render_nginx_refuses_without_a_usable_profile_and_writes_nothing(tmp_path, args, complaint):
+    output = tmp_path / "site.conf"
+    output.write_text("# the live config\n")
+    result = run_app("render", "nginx", *args, "-o", str(output))
+    assert result.returncode == 2 and complaint in result.stderr
+    assert output.read_text() == "# the live config\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["site.conf"]
+
+
+def test_render_nginx_needs_a_proxy_table(tmp_path):
+    profile = tmp_path / "app-only.toml"
+    profile.write_text("[app]\nPORT = 8000\n")
+    result = run_app("render", "nginx", "--conf", str(profile), "-o", "-")
+    assert result.returncode == 2 and "has no [proxy] table" in result.stderr and not result.stdout
