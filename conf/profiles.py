@@ -105,10 +105,13 @@ def load_profile(path: Path, check_files: bool = True) -> Profile:
 
 
 def settings_for(path: Path | None, environ: Mapping[str, str], **overrides: Any) -> Settings:
-    """Settings from the profile if one is given, with the environment taking precedence over it."""
+    """Settings from the profile if one is given, with the environment taking precedence over it.
+
+    The certificate files are nginx's business (and often unreadable to the app's user): not looked for.
+    """
     if path is None:
         return config.load(environ, **overrides)
-    return load_profile(path).settings(environ, **overrides)
+    return load_profile(path, check_files=False).settings(environ, **overrides)
 
 
 def _as_text(path: Path, name: str, value: Any) -> str:

@@ -95,3 +95,11 @@ def test_render_nginx_needs_a_proxy_table(tmp_path):
     profile.write_text("[app]\nPORT = 8000\n")
     result = run_app("render", "nginx", "--conf", str(profile), "-o", "-")
     assert result.returncode == 2 and "has no [proxy] table" in result.stderr and not result.stdout
+
+
+def test_the_frontend_env_of_a_proxied_profile_uses_its_public_address(tmp_path):
+    # The certificate files are nginx's: the env renders on a machine that does not have them.
+    result = run_app("render", "frontend-env", "--conf", "conf/production.toml", "-o", "-",
+                     env={"WEBMACS_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert env_of(result.stdout)["streamUrl"] == "wss://telemetry.example.org/ws/datapoints/stream"
