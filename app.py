@@ -35,6 +35,7 @@ from handlers.stream import StreamHandler
 from handlers.telemetry import TelemetryHandler
 from models import database, events, tokens, users
 from models.ingest import IngestQueue
+from models.relay import Relay
 
 log = logging.getLogger("webmacs")
 FIRST_ADMIN = "admin@localhost"
@@ -47,10 +48,12 @@ HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handler
 class WebMACS(tornado.web.Application):
     """The application: settings, the pool and the ingest queue, made once and shared by handlers."""
 
-    def __init__(self, settings: Settings, db: momoko.Pool) -> None:
+    def __init__(self, settings: Settings, db: momoko.Pool, relay: Relay | None = None) -> None:
         self.config = settings
         self.db = db
-        self.ingest = IngestQueue(db, on_committed=StreamHandler.broadcast)
+        self.relay = relay  # only with BROADCAST_ACROSS_PROCESSES
+        self.ingest = IngestQueue(db, on_committed=StreamHandler.broadcast,
+                                  announce=None if relay is None else relay.published)
         routes = [route for module in HANDLER_MODULES for route in module.default_handlers]
         super().__init__(
             routes,
@@ -78,7 +81,10 @@ async def serve(settings: Settings, url: str) -> None:
     db = await database.connect_pool(url, settings.db_pool_size)
     await database.migrate(db)
     await _first_admin(db)
-    app = WebMACS(settings, db)
+    relay = Relay(url, db, deliver=StreamHandler.broadcast) if settings.broadcast_across_processes else None
+    app = WebMACS(settings, db, relay)
+    if relay is not None:
+        await relay.start(settled=app.ingest.written)
     # Bodies past the API's limit get a JSON 413 from ApiHandler; far past it, the server stops reading.
     # xheaders only behind a proxy: from anyone else, X-Forwarded-For would let a client pick its own
     # address (and so dodge the login throttle).
@@ -98,6 +104,8 @@ async def serve(settings: Settings, url: str) -> None:
     TelemetryHandler.close_all()
     StreamHandler.close_all()
     await app.ingest.drain()
+    if relay is not None:
+        await relay.stop()
     db.close()
 
 

@@ -183,6 +183,9 @@ def _check_against_app(profile: Profile, settings: Settings) -> None:
     if heartbeat and proxy.websocket_read_timeout < 2 * heartbeat:
         raise ProfileError(f"{path}: [proxy] websocket_read_timeout ({proxy.websocket_read_timeout} s) must be at least "
                            f"twice WS_HEARTBEAT_INTERVAL ({heartbeat:g} s), or nginx closes idle sockets between pings")
+    if len(proxy.backends) > 1 and not settings.broadcast_across_processes:
+        raise ProfileError(f"{path}: [proxy] backends lists {len(proxy.backends)} processes, so [app] needs "
+                           "BROADCAST_ACROSS_PROCESSES = true, or each dashboard sees only its own process's datapoints")
     if proxy.body_size_limit is not None and proxy.body_size_limit < settings.max_message_size:
         raise ProfileError(f"{path}: [proxy] body_size_limit must be at least WS_MAX_MESSAGE_SIZE "
                            f"({settings.max_message_size}), or nginx refuses bodies the app accepts")

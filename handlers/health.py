@@ -31,6 +31,7 @@ class HealthHandler(ApiHandler):
             "subscribers_cut_off": StreamHandler.laggards_dropped,
             "readings_committed": self.ingest.committed_rows,
             "readings_waiting": self.ingest.waiting_rows,
+            "relay": "off" if self.application.relay is None else self.application.relay.state,
         }, status=200 if database == "reachable" else 503)
 
 

@@ -94,3 +94,11 @@ def test_required_proxy_keys_are_named(tmp_path, missing):
     text = "".join(line + "\n" for line in PROXY.splitlines() if not line.startswith(missing))
     with pytest.raises(ProfileError, match=rf"\[proxy\] {missing} is required"):
         load_profile(profile(tmp_path, text))
+
+
+def test_several_backends_need_the_cross_process_broadcast(tmp_path):
+    text = PROXY.replace('["127.0.0.1:8000"]', '["127.0.0.1:8000", "127.0.0.1:8001"]')
+    with pytest.raises(ProfileError, match=r"\[app\] needs BROADCAST_ACROSS_PROCESSES = true"):
+        load_profile(profile(tmp_path, text))
+    relayed = load_profile(profile(tmp_path, text + "[app]\nBROADCAST_ACROSS_PROCESSES = true\n"))
+    assert relayed.settings().broadcast_across_processes

@@ -58,7 +58,8 @@ def test_nginx_accepts_every_committed_config(profile, nginx, certificate, tmp_p
 @pytest.mark.parametrize("backends", [["127.0.0.1:8000"], ["10.0.0.5:8000", "10.0.0.6:8000", "[::1]:8002"]],
                          ids=["one-backend", "three-backends"])
 def test_nginx_accepts_plain_http_with_any_number_of_backends(backends, nginx, tmp_path):
-    profile = write_profile(tmp_path, "variant", proxy=proxy_table(backends=backends), app=APP)
+    app = {**APP, "BROADCAST_ACROSS_PROCESSES": len(backends) > 1}
+    profile = write_profile(tmp_path, "variant", proxy=proxy_table(backends=backends), app=app)
     text = render(profile)
     upstream = re.search(r"upstream webmacs_backend \{(.*?)\}", text, re.S).group(1)
     assert [line.split()[1].rstrip(";") for line in upstream.strip().splitlines() if line.strip().startswith("server")] \

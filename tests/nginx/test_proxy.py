@@ -144,3 +144,34 @@ def test_without_a_proxy_forwarded_headers_are_not_trusted(database_url, sql, tm
             except urllib.error.HTTPError as error:
                 statuses.append(error.code)
         assert statuses == [401] * 5 + [429]  # a forged address per attempt does not dodge the throttle
+
+
+def test_with_two_backends_every_dashboard_gets_every_datapoint_once(nginx, database_url, sql, tmp_path):
+    ports, nginx_port = [free_port(), free_port()], free_port()
+    profile = write_profile(tmp_path, "pair", app={"WS_HEARTBEAT_INTERVAL": 30, "BROADCAST_ACROSS_PROCESSES": True},
+                            proxy={"server_names": ["127.0.0.1"], "listen_address": "127.0.0.1",
+                                   "http_port": nginx_port, "backends": [f"127.0.0.1:{port}" for port in ports],
+                                   "static_root": str(ROOT / "static")})
+    env = {"DATABASE_URL": database_url, "WEBMACS_VAR_DIR": str(tmp_path), "JWT_SECRET": SECRET}
+    with serving({**env, "PORT": str(ports[0])}, "--conf", str(profile)) as first, \
+            serving({**env, "PORT": str(ports[1])}, "--conf", str(profile)) as second, \
+            running(nginx, render(profile), tmp_path / "nginx", nginx_port):
+        stack = Stack(nginx_port, first)
+
+        async def scenario():
+            subscribers = [await stack.socket("/ws/datapoints/stream") for _ in range(2)]
+            # nginx takes turns, so the two dashboards sit on different processes.
+            while [first.health()["subscribers"], second.health()["subscribers"]] != [1, 1]:
+                await asyncio.sleep(0.05)
+            controller = await stack.socket(f"/ws/controller/telemetry?token={controller_token()}")
+            controller.write_message(json.dumps({"datapoints": [SPEC_READING, {**SPEC_READING, "value": 1.5}]}))
+            received = [[json.loads(await asyncio.wait_for(s.read_message(), 5)) for _ in range(2)]
+                        for s in subscribers]
+            for subscriber in subscribers:
+                with pytest.raises(asyncio.TimeoutError):  # nothing twice
+                    await asyncio.wait_for(subscriber.read_message(), 0.5)
+            return received
+
+        received = asyncio.run(scenario())
+    assert [[datapoint["value"] for datapoint in got] for got in received] == [[23.45, 1.5], [23.45, 1.5]]
+    assert received[0] == received[1]
