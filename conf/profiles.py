@@ -44,6 +44,7 @@ class Proxy:
     body_size_limit: int | None = None  # None: four times WS_MAX_MESSAGE_SIZE, as the app itself allows
     websocket_read_timeout: int = DEFAULT_READ_TIMEOUT
     upstream_keepalive: int = 16
+    access_log: str = "/var/log/nginx/webmacs.access.log"
 
     @property
     def tls(self) -> bool:
@@ -56,7 +57,7 @@ class Proxy:
 
 _PROXY_TYPES = {"server_names": list, "backends": list, "static_root": str, "listen_address": str, "http_port": int,
                 "https_port": int, "tls_certificate": str, "tls_certificate_key": str, "body_size_limit": int,
-                "websocket_read_timeout": int, "upstream_keepalive": int}
+                "websocket_read_timeout": int, "upstream_keepalive": int, "access_log": str}
 _PROXY_REQUIRED = ("server_names", "backends", "static_root")
 
 
@@ -164,6 +165,8 @@ def _proxy(path: Path, table: dict[str, Any], check_files: bool) -> Proxy:
     if ("tls_certificate" in table) != ("tls_certificate_key" in table):
         raise bad("tls_certificate" if "tls_certificate_key" in table else "tls_certificate_key",
                   "is required with the other: TLS needs both the certificate and its key")
+    if "access_log" in table and (not table["access_log"].startswith("/") or not _is_plain(table["access_log"])):
+        raise bad("access_log", "must be an absolute path without spaces, quotes, ; { } or $")
     for key in ("tls_certificate", "tls_certificate_key"):
         if key in table:
             if not table[key].startswith("/") or not _is_plain(table[key]):

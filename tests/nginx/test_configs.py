@@ -19,7 +19,7 @@ APP = {"WS_HEARTBEAT_INTERVAL": 30}
 
 def proxy_table(**changes):
     return {"server_names": ["telemetry.example.org"], "backends": ["127.0.0.1:8000"],
-            "static_root": str(ROOT / "static"), **changes}
+            "static_root": str(ROOT / "static"), "access_log": "/tmp/webmacs-test.access.log", **changes}
 
 
 @pytest.fixture
@@ -51,6 +51,7 @@ def test_nginx_accepts_every_committed_config(profile, nginx, certificate, tmp_p
     proxy = load_profile(profile, check_files=False).proxy
     if proxy.tls:  # the real certificate lives on the server; nginx -t only needs some certificate there
         text = text.replace(proxy.tls_certificate, certificate[0]).replace(proxy.tls_certificate_key, certificate[1])
+    text = text.replace(proxy.access_log, str(tmp_path / "access.log"))  # nginx -t opens it: no root paths
     result = check(nginx, text, tmp_path / "nginx")
     assert result.returncode == 0, result.stderr
 

@@ -6,6 +6,7 @@ import asyncio
 import http.client
 import json
 import urllib.request
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPRequest
@@ -23,8 +24,8 @@ READ_TIMEOUT = 2  # nginx's proxy_read_timeout in these tests, in place of 86400
 class Stack:
     """`app.py serve --conf PROFILE` with nginx rendered from the same profile in front of it."""
 
-    def __init__(self, port: int, app) -> None:
-        self.port, self.app = port, app
+    def __init__(self, port: int, app, access_log: Path | None = None) -> None:
+        self.port, self.app, self.access_log = port, app, access_log
 
     def url(self, path: str, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"
@@ -45,11 +46,11 @@ def stack(request, nginx, database_url, sql, tmp_path):
     profile = write_profile(tmp_path, "e2e", app={"WS_HEARTBEAT_INTERVAL": heartbeat}, proxy={
         "server_names": ["127.0.0.1"], "listen_address": "127.0.0.1", "http_port": nginx_port,
         "backends": [f"127.0.0.1:{app_port}"], "static_root": str(ROOT / "static"),
-        "websocket_read_timeout": READ_TIMEOUT})
+        "websocket_read_timeout": READ_TIMEOUT, "access_log": str(tmp_path / "access.log")})
     env = {"DATABASE_URL": database_url, "WEBMACS_VAR_DIR": str(tmp_path), "JWT_SECRET": SECRET,
            "PORT": str(app_port)}
     with serving(env, "--conf", str(profile)) as app, running(nginx, render(profile), tmp_path / "nginx", nginx_port):
-        yield Stack(nginx_port, app)
+        yield Stack(nginx_port, app, tmp_path / "access.log")
 
 
 def controller_token() -> str:
@@ -71,6 +72,8 @@ def test_the_specs_reading_goes_through_nginx_to_a_subscriber_and_the_database(s
         controller.write_message(json.dumps({**SPEC_READING, "seq": 1}))
         ack = json.loads(await asyncio.wait_for(controller.read_message(), 5))
         received = json.loads(await asyncio.wait_for(subscriber.read_message(), 5))
+        controller.close()  # nginx logs a WebSocket request when it ends
+        await asyncio.wait_for(controller.read_message(), 5)
         return ack, received
 
     ack, received = asyncio.run(scenario())
@@ -83,6 +86,9 @@ def test_the_specs_reading_goes_through_nginx_to_a_subscriber_and_the_database(s
     viewer = issue_token(SECRET, "someone@lab", "viewer", 3600)
     with stack.get(f"/api/v1/datapoints/{received['public_id']}", token=viewer) as response:
         assert spec_shape(json.load(response)) == spec_shape(received)
+
+    logged = stack.access_log.read_text()
+    assert "GET /ws/controller/telemetry HTTP/1.1" in logged and "token" not in logged  # tokens stay secret
 
 
 def test_static_files_come_from_nginx_and_the_env_names_the_proxy(stack):
@@ -151,7 +157,7 @@ def test_with_two_backends_every_dashboard_gets_every_datapoint_once(nginx, data
     profile = write_profile(tmp_path, "pair", app={"WS_HEARTBEAT_INTERVAL": 30, "BROADCAST_ACROSS_PROCESSES": True},
                             proxy={"server_names": ["127.0.0.1"], "listen_address": "127.0.0.1",
                                    "http_port": nginx_port, "backends": [f"127.0.0.1:{port}" for port in ports],
-                                   "static_root": str(ROOT / "static")})
+                                   "static_root": str(ROOT / "static"), "access_log": str(tmp_path / "access.log")})
     env = {"DATABASE_URL": database_url, "WEBMACS_VAR_DIR": str(tmp_path), "JWT_SECRET": SECRET}
     with serving({**env, "PORT": str(ports[0])}, "--conf", str(profile)) as first, \
             serving({**env, "PORT": str(ports[1])}, "--conf", str(profile)) as second, \
