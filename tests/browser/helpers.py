@@ -8,11 +8,9 @@ from typing import AsyncIterator
 
 from playwright.async_api import Page, async_playwright
 
-from models.users import hash_password
+from tests.helpers import USER_PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-PASSWORD = "operator password"
-PASSWORD_HASH = hash_password(PASSWORD)  # once per run: scrypt is slow on purpose
 
 
 @contextlib.asynccontextmanager
@@ -33,7 +31,7 @@ async def browser_page(chromium: str) -> AsyncIterator[Page]:
 async def sign_in(page: Page, base_url: str, email: str = "op@lab.example") -> None:
     await page.goto(base_url + "/")
     await page.get_by_label("Email").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_label("Password").fill(USER_PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
 
 

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from models.users import hash_password
-from tests.helpers import SPEC_READING
-
-PASSWORD = "correct horse battery staple"
-PASSWORD_HASH = hash_password(PASSWORD)  # once per run: scrypt is slow on purpose
+from tests.helpers import SPEC_READING, USER_PASSWORD
 
 
 @pytest.fixture
 def accounts(server):
     for email, role in (("admin@lab.example", "admin"), ("op@lab.example", "operator"),
                         ("viewer@lab.example", "viewer")):
-        server.execute("INSERT INTO users (email, password_hash, role) VALUES (%s, %s, %s)",
-                       email, PASSWORD_HASH, role)
+        server.add_user(email, role)
     return server
 
 
-async def login(server, email="admin@lab.example", password=PASSWORD):
+async def login(server, email="admin@lab.example", password=USER_PASSWORD):
     return await server.api("POST", "/auth/login", {"email": email, "password": password})
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from tests.conf.test_rendering import env_of
+from tests.helpers import env_of
 
 
 async def fetch(server, path: str, **options):
