@@ -6,18 +6,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import secrets
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import momoko
-import psycopg2
-import psycopg2.extensions
-from tornado.ioloop import IOLoop
 
 from models.database import UNAVAILABLE
 from models.datapoints import Filters, datapoints_after, format_cursor, parse_cursor
+from models.listener import Listener, one_line
 
 log = logging.getLogger("webmacs.relay")
 
@@ -27,10 +25,8 @@ PAGE = 5000  # rows per read while catching up: one full INSERT
 OWN_LIMIT = 100_000  # own datapoints remembered at most, about 15 MB
 OWN_TIDY_ROWS = 10_000  # own datapoints stored since the last read that make it read at once
 TIDY_DELAY = 1.0  # otherwise it reads its own back within this many seconds
-EXPECTED_LIMIT = 10_000
+NOTIFIED_LIMIT = 10_000
 RETRY_FIRST, RETRY_CAP = 0.02, 1.0  # seconds before looking again for rows not visible yet
-RECONNECT_FIRST, RECONNECT_CAP = 0.25, 10.0
-CONNECT_TIMEOUT = 10.0
 NOTIFY_GRACE = 2.0  # seconds stop() waits for NOTIFYs still being sent
 
 Deliver = Callable[[list[dict[str, Any]]], None]
@@ -39,74 +35,72 @@ Deliver = Callable[[list[dict[str, Any]]], None]
 # transaction older than theirs is still running.
 _HELD_BACK = ("SELECT EXISTS (SELECT 1 FROM datapoints WHERE (txid, id) > (%s::xid8, %s)"
               " AND txid >= pg_snapshot_xmin(pg_current_snapshot()))")
-_MISSING = object()
 
 
 class Relay:
-    """Owns the LISTEN connection, and the cursor up to which other processes' datapoints were relayed.
+    """Owns the cursor up to which other processes' datapoints were relayed.
 
     After each commit this process sends one NOTIFY naming itself and one datapoint of the batch. A
-    notification from another process makes it read everything past its cursor (datapoints_after,
-    one read at a time) and hand what is new to `deliver`. Its own datapoints come back in those
-    reads too, since the table does not say who stored a row; they are skipped by public_id,
-    remembered when they were committed, because the local broadcast has sent them already.
+    notification from another process, heard by its Listener, makes it read everything past its
+    cursor (datapoints_after, one read at a time) and hand what is new to `deliver`. Its own
+    datapoints come back in those reads too, since the table does not say who stored a row; they are
+    skipped by public_id, remembered when they were committed, because the local broadcast has sent
+    them already.
     """
 
     def __init__(self, url: str, db: momoko.Pool, deliver: Deliver) -> None:
         self.identity = f"{os.getpid()}.{secrets.token_hex(4)}"
-        self.state = "off"  # "listening", "reconnecting" or "off", for /healthz
-        self._url, self._db, self._deliver = url, db, deliver
+        self._db, self._deliver = db, deliver
+        self._listener = Listener(url, CHANNEL, f"{APPLICATION_NAME}-{os.getpid()}",
+                                  on_notified=self._notified, on_listening_again=self._catch_up)
         self._settled: Callable[[], Awaitable[None]] = _nothing_in_flight
         self._cursor = (0, 0)
-        self._own: OrderedDict[str, None] = OrderedDict()  # oldest first, so the oldest go at the limit
-        self._own_unread = 0
-        self._expected: set[str] = set()  # notified by another process, not read yet
-        self._unsure = False  # committed rows may be held back: look again, asking the database first
-        self._conn: psycopg2.extensions.connection | None = None
-        self._fd = -1
-        self._lost: asyncio.Future[Exception] | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._fetching: asyncio.Task[None] | None = None
-        self._again = False
-        self._retry: asyncio.TimerHandle | None = None
+        self._own_not_read_back: OrderedDict[str, None] = OrderedDict()  # oldest first, to drop at the limit
+        self._own_forgotten = 0
+        self._published_since_read = 0
+        self._notified_not_read: set[str] = set()
+        self._maybe_held_back = False  # then look again, asking the database first
+        self._reading: asyncio.Task[None] | None = None
+        self._read_again = False
+        self._retry_timer: asyncio.TimerHandle | None = None
         self._retry_delay = RETRY_FIRST
-        self._tidy: asyncio.TimerHandle | None = None
-        self._notifying: set[asyncio.Future[None]] = set()
+        self._tidy_timer: asyncio.TimerHandle | None = None
+        self._notifies_in_flight: set[asyncio.Future[None]] = set()
         self._stopped = False
-        self._forgotten = 0
+
+    @property
+    def state(self) -> str:
+        """The listener's state, for /healthz: "listening", "reconnecting" or "off"."""
+        return self._listener.state
 
     async def start(self, settled: Callable[[], Awaitable[None]]) -> None:
         """Listen, and relay whatever commits from now on. `settled` waits for this process's INSERT in
         flight, so that its datapoints are known as its own before rows read meanwhile are relayed."""
         self._settled = settled
-        await self._listen()
+        await self._listener.start()
         try:
             # Taken after LISTEN: a transaction still running now will be notified when it commits.
             cursor = await self._db.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
         except BaseException:
-            self._close()
+            await self._listener.stop()
             raise
         self._cursor = (int(cursor.fetchone()[0]), 0)
-        self.state = "listening"
-        self._supervisor = asyncio.ensure_future(self._stay_listening())
         log.info("relaying other processes' datapoints: listening on %s as %s, from cursor %s",
                  CHANNEL, self.identity, format_cursor(*self._cursor))
 
     async def stop(self) -> None:
         """Let the NOTIFYs being sent finish, then stop reading and close the connection."""
         self._stopped = True
-        if self._notifying:
-            await asyncio.wait(list(self._notifying), timeout=NOTIFY_GRACE)
-        for handle in (self._retry, self._tidy):
-            if handle is not None:
-                handle.cancel()
-        for task in (self._supervisor, self._fetching):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._close()
-        self.state = "off"
+        if self._notifies_in_flight:
+            await asyncio.wait(list(self._notifies_in_flight), timeout=NOTIFY_GRACE)
+        for timer in (self._retry_timer, self._tidy_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._reading is not None:
+            self._reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reading
+        await self._listener.stop()
 
     def published(self, datapoints: list[dict[str, Any]]) -> None:
         """Called after this process committed and broadcast datapoints: remember them as its own,
@@ -114,74 +108,98 @@ class Relay:
         if self._stopped:
             return
         for datapoint in datapoints:
-            self._own[datapoint["public_id"]] = None
-        self._own_unread += len(datapoints)
-        while len(self._own) > OWN_LIMIT:
-            self._own.popitem(last=False)
-            self._forgotten += 1
-            if self._forgotten % OWN_LIMIT == 1:
+            self._own_not_read_back[datapoint["public_id"]] = None
+        self._published_since_read += len(datapoints)
+        while len(self._own_not_read_back) > OWN_LIMIT:
+            self._own_not_read_back.popitem(last=False)
+            self._own_forgotten += 1
+            if self._own_forgotten % OWN_LIMIT == 1:
                 log.warning("this process's own datapoints are not read back (is a long transaction running?); "
                             "forgetting the oldest, so they may be sent twice to this process's subscribers")
         notify = asyncio.ensure_future(self._notify(datapoints[-1]["public_id"]))
-        self._notifying.add(notify)
-        notify.add_done_callback(self._notifying.discard)
-        if self._expected:
-            self._fetch()  # this commit may be what held the rows another process notified back
-        elif self._own_unread >= OWN_TIDY_ROWS:
-            self._fetch()
-        elif self._tidy is None:
+        self._notifies_in_flight.add(notify)
+        notify.add_done_callback(self._notifies_in_flight.discard)
+        if self._notified_not_read:
+            self._read()  # this commit may be what held the rows another process notified back
+        elif self._published_since_read >= OWN_TIDY_ROWS:
+            self._read()
+        elif self._tidy_timer is None:
             # Read its own rows back even while the others are quiet: that moves the cursor past
             # them and forgets them, so that the next read has not got all of them to go through.
-            self._tidy = asyncio.get_running_loop().call_later(TIDY_DELAY, self._tidy_up)
+            self._tidy_timer = asyncio.get_running_loop().call_later(TIDY_DELAY, self._tidy_up)
 
     async def _notify(self, public_id: str) -> None:
         try:
             await self._db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.identity} {public_id}"))
         except Exception as error:
             # Not lost: the others read these datapoints with the next ones anybody notifies.
-            log.warning("could not notify the other processes: %s", _one_line(error))
+            log.warning("could not notify the other processes: %s", one_line(error))
+
+    # --- what the listener hears ------------------------------------------------------------
+
+    def _notified(self, payloads: list[str]) -> None:
+        from_others = False
+        for payload in payloads:
+            sender, _, public_id = payload.partition(" ")
+            if sender != self.identity:
+                from_others = True
+                if public_id:
+                    self._notified_not_read.add(public_id)
+        if len(self._notified_not_read) > NOTIFIED_LIMIT:
+            self._notified_not_read.clear()
+            self._maybe_held_back = True  # too many to keep: ask the database whether rows are held back instead
+        if from_others:
+            self._read()
+
+    def _catch_up(self) -> None:
+        # What was notified while the listener was reconnecting went unheard: read from the cursor,
+        # and ask the database whether rows are held back rather than wait for a notification that
+        # may not come.
+        log.info("listening again; catching up from cursor %s", format_cursor(*self._cursor))
+        self._maybe_held_back = True
+        self._read()
 
     # --- reading past the cursor ------------------------------------------------------------
 
-    def _fetch(self) -> None:
+    def _read(self) -> None:
         """Read what is new past the cursor: now, or once more after the read in flight."""
         if self._stopped:
             return
-        if self._fetching is not None:
-            self._again = True
+        if self._reading is not None:
+            self._read_again = True
         else:
-            self._fetching = asyncio.ensure_future(self._fetch_while_wanted())
+            self._reading = asyncio.ensure_future(self._read_while_wanted())
 
     def _tidy_up(self) -> None:
-        self._tidy = None
-        self._fetch()
+        self._tidy_timer = None
+        self._read()
 
     def _look_again(self) -> None:
-        self._retry = None
-        self._fetch()
+        self._retry_timer = None
+        self._read()
 
-    async def _fetch_while_wanted(self) -> None:
+    async def _read_while_wanted(self) -> None:
         try:
-            self._again = True
-            while self._again and not self._stopped:
-                self._again = False
-                await self._fetch_round()
+            self._read_again = True
+            while self._read_again and not self._stopped:
+                self._read_again = False
+                await self._read_past_cursor()
         except Exception as error:
             if isinstance(error, UNAVAILABLE):
-                log.warning("could not read other processes' datapoints: %s", _one_line(error))
+                log.warning("could not read other processes' datapoints: %s", one_line(error))
             else:
                 log.exception("could not read other processes' datapoints")
-            self._unsure = True
+            self._maybe_held_back = True
         finally:
-            self._fetching = None
-        self._retry_if_unsure()
+            self._reading = None
+        self._retry_if_maybe_held_back()
 
-    async def _fetch_round(self) -> None:
-        self._own_unread = 0
-        notified = set(self._expected)
+    async def _read_past_cursor(self) -> None:
+        self._published_since_read = 0
+        notified = set(self._notified_not_read)
         # Asked before reading: if nothing committed is held back now, the reads below return every
         # datapoint committed so far, and so every one notified so far.
-        held = await self._held_back() if self._unsure else None
+        held = await self._held_back() if self._maybe_held_back else None
         while True:
             rows = await datapoints_after(self._db, self._cursor, PAGE, Filters())
             # An INSERT of ours that committed before that read may not have told us its ids yet.
@@ -192,14 +210,17 @@ class Relay:
             if len(rows) < PAGE:
                 break
         if held is False:
-            self._unsure = False
-            self._expected -= notified  # committed, yet not read: deleted since
+            self._maybe_held_back = False
+            self._notified_not_read -= notified  # committed, yet not read: deleted since
 
     def _relay(self, rows: list[dict[str, Any]]) -> None:
         fresh = []
         for row in rows:
-            self._expected.discard(row["public_id"])
-            if self._own.pop(row["public_id"], _MISSING) is _MISSING:
+            public_id = row["public_id"]
+            self._notified_not_read.discard(public_id)
+            if public_id in self._own_not_read_back:
+                del self._own_not_read_back[public_id]  # the local broadcast sent it already
+            else:
                 fresh.append(row)
         if fresh:
             try:
@@ -211,143 +232,23 @@ class Relay:
         cursor = await self._db.execute(_HELD_BACK, (str(self._cursor[0]), self._cursor[1]))
         return bool(cursor.fetchone()[0])
 
-    def _retry_if_unsure(self) -> None:
+    def _retry_if_maybe_held_back(self) -> None:
         # A notification can arrive before its rows are visible to datapoints_after (an older
         # transaction is still running, maybe one that stores no datapoints and notifies nobody),
         # so look again shortly until they are there or the database says none is held back.
         if self._stopped:
             return
-        if self._expected:
-            self._unsure = True
-        if not self._unsure:
+        if self._notified_not_read:
+            self._maybe_held_back = True
+        if not self._maybe_held_back:
             self._retry_delay = RETRY_FIRST
-            if self._retry is not None:
-                self._retry.cancel()
-                self._retry = None
-        elif self._retry is None:
-            self._retry = asyncio.get_running_loop().call_later(self._retry_delay, self._look_again)
+            if self._retry_timer is not None:
+                self._retry_timer.cancel()
+                self._retry_timer = None
+        elif self._retry_timer is None:
+            self._retry_timer = asyncio.get_running_loop().call_later(self._retry_delay, self._look_again)
             self._retry_delay = min(2 * self._retry_delay, RETRY_CAP)
-
-    # --- the LISTEN connection --------------------------------------------------------------
-
-    async def _listen(self) -> None:
-        conn = psycopg2.connect(self._url, async_=True, application_name=f"{APPLICATION_NAME}-{os.getpid()}",
-                                keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
-        try:
-            await asyncio.wait_for(_completion(conn), CONNECT_TIMEOUT)
-            listen = conn.cursor()  # kept until the statement is done: psycopg2 needs it meanwhile
-            listen.execute(f"LISTEN {CHANNEL}")
-            await asyncio.wait_for(_completion(conn), CONNECT_TIMEOUT)
-            listen.close()
-        except BaseException:
-            conn.close()
-            raise
-        self._conn, self._fd = conn, conn.fileno()
-        self._lost = asyncio.get_running_loop().create_future()
-        IOLoop.current().add_handler(self._fd, self._on_readable, IOLoop.READ)
-        self._on_readable()  # notifications that came with the LISTEN's answer
-
-    def _on_readable(self, fd: int | None = None, events: int = 0) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        try:
-            conn.poll()
-        except psycopg2.Error as error:
-            self._drop(error)
-            return
-        others = False
-        for notification in conn.notifies:
-            sender, _, public_id = notification.payload.partition(" ")
-            if sender != self.identity:
-                others = True
-                if public_id:
-                    self._expected.add(public_id)
-        conn.notifies.clear()
-        if len(self._expected) > EXPECTED_LIMIT:
-            self._expected.clear()
-            self._unsure = True  # too many to keep: ask the database whether rows are held back instead
-        if others:
-            self._fetch()
-
-    def _drop(self, error: Exception) -> None:
-        self._close()
-        self.state = "reconnecting"
-        if self._lost is not None and not self._lost.done():
-            self._lost.set_result(error)
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            IOLoop.current().remove_handler(self._fd)
-            self._conn.close()
-            self._conn = None
-
-    async def _stay_listening(self) -> None:
-        while True:
-            assert self._lost is not None
-            error = await self._lost
-            log.warning("lost its LISTEN connection (%s); reconnecting", _one_line(error))
-            delay = RECONNECT_FIRST
-            while True:
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                try:
-                    await self._listen()
-                    break
-                except Exception as failure:  # whatever it is, keep trying: the stream depends on it
-                    delay = min(2 * delay, RECONNECT_CAP)
-                    log.warning("cannot listen yet (%s); next try within %.1f s", _one_line(failure), delay)
-            self.state = "listening"
-            # What was notified meanwhile went unheard: read from the cursor, and ask the database
-            # whether rows are held back rather than wait for a notification that may not come.
-            log.info("listening again; catching up from cursor %s", format_cursor(*self._cursor))
-            self._unsure = True
-            self._fetch()
-
-
-async def _completion(conn: psycopg2.extensions.connection) -> None:
-    """Drive an asynchronous psycopg2 operation (connecting, a statement) to its end on the IOLoop."""
-    loop = IOLoop.current()
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    watched: int | None = None
-
-    def unwatch() -> None:
-        nonlocal watched
-        if watched is not None:
-            loop.remove_handler(watched)
-            watched = None
-
-    def step(fd: int | None = None, events: int = 0) -> None:
-        nonlocal watched
-        if done.done():
-            return
-        try:
-            state = conn.poll()
-        except Exception as error:
-            unwatch()
-            done.set_exception(error)
-            return
-        if state == psycopg2.extensions.POLL_OK:
-            unwatch()
-            done.set_result(None)
-            return
-        wanted = IOLoop.READ if state == psycopg2.extensions.POLL_READ else IOLoop.WRITE
-        if watched != conn.fileno():  # libpq opens a new socket when it tries the server's next address
-            unwatch()
-            watched = conn.fileno()
-            loop.add_handler(watched, step, wanted)
-        else:
-            loop.update_handler(watched, wanted)
-
-    step()
-    try:
-        await done
-    finally:
-        unwatch()
 
 
 async def _nothing_in_flight() -> None:
     pass
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__  # libpq's messages span lines

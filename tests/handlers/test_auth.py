@@ -1,84 +1,111 @@
-"""Tokens on /ws/controller/telemetry (and on the stream when required): refused with 1008, nothing stored."""
+"""Accounts and tokens over HTTP: login, me, logout (revocation reaches WebSockets), minting tokens."""
 
 from __future__ import annotations
 
-import logging
-import time
-
 import pytest
 
-from tests.helpers import SPEC_READING, TEST_SECRET
-
-BAD_TOKENS = [
-    pytest.param(lambda s: None, "missing token", id="missing"),
-    pytest.param(lambda s: "not-a-jwt", "malformed token", id="malformed"),
-    pytest.param(lambda s: s.forged_token(exp=int(time.time()) - 10), "token expired", id="expired"),
-    pytest.param(lambda s: s.forged_token(secret="another-secret-of-sufficient-length-0123456789"),
-                 "bad token signature", id="wrong-signature"),
-    pytest.param(lambda s: s.forged_token(alg="none"), "token algorithm not allowed", id="alg-none"),
-    pytest.param(lambda s: s.forged_token(alg="HS512"), "token algorithm not allowed", id="alg-hs512"),
-    pytest.param(lambda s: s.forged_token(exp=None), "token lacks the exp claim", id="no-exp"),
-    pytest.param(lambda s: s.token(role="viewer"), "role viewer may not use this endpoint", id="viewer-role"),
-    pytest.param(lambda s: s.token(role="operator"), "role operator may not use this endpoint", id="operator-role"),
-]
+from tests.helpers import SPEC_READING, USER_PASSWORD
 
 
-@pytest.mark.parametrize("make_token, reason", BAD_TOKENS)
-@pytest.mark.gen_test
-async def test_bad_token_is_closed_with_1008_and_nothing_is_stored(server, make_token, reason):
-    stream = await server.connect_stream()
-    controller = await server.connect_controller(token=make_token(server))
+@pytest.fixture
+def accounts(server):
+    for email, role in (("admin@lab.example", "admin"), ("op@lab.example", "operator"),
+                        ("viewer@lab.example", "viewer")):
+        server.add_user(email, role)
+    return server
 
-    # Sent at once, before the close can have reached the client.
-    controller.send({**SPEC_READING, "seq": 1})
 
-    assert await controller.closed() == (1008, reason)
-    assert await stream.nothing_within(0.2)
-    assert server.rows() == []
-    assert (await server.health())[1]["controllers"] == 0
+async def login(server, email="admin@lab.example", password=USER_PASSWORD):
+    return await server.api("POST", "/auth/login", {"email": email, "password": password})
 
 
 @pytest.mark.gen_test
-async def test_admin_token_may_publish(server):
-    controller = await server.connect_controller(token=server.token(role="admin"))
+async def test_login_returns_a_bearer_token_that_identifies_the_user(accounts):
+    status, body = await login(accounts, email="  Op@Lab.Example ")
+    assert status == 200
+    assert body["token_type"] == "bearer" and body["expires_in"] > 0
+    assert body["user"]["email"] == "op@lab.example" and body["user"]["role"] == "operator"
+    status, me = await accounts.api("GET", "/auth/me", token=body["access_token"])
+    assert status == 200 and me["subject"] == "op@lab.example" and me["role"] == "operator"
+
+
+@pytest.mark.gen_test
+async def test_wrong_email_and_wrong_password_look_the_same(accounts):
+    wrong_password = await login(accounts, password="nope")
+    wrong_email = await login(accounts, email="nobody@lab.example")
+    assert wrong_password == wrong_email
+    assert wrong_password[0] == 401
+    assert wrong_password[1] == {"error": {"code": 401, "message": "wrong email or password", "details": {}}}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_repeated_failures_are_refused_for_a_while(accounts):
+    for _ in range(5):
+        assert (await login(accounts, password="guess"))[0] == 401
+    status, body = await login(accounts)  # even the right password waits now
+    assert status == 429 and body["error"]["code"] == 429
+
+
+@pytest.mark.parametrize("body, field", [
+    ("not json", None), ({"email": "admin@lab.example"}, "password"), ({"email": 5, "password": "x"}, "email"),
+])
+@pytest.mark.gen_test
+async def test_malformed_login_is_a_400_naming_the_field(accounts, body, field):
+    status, answer = await accounts.api("POST", "/auth/login", body)
+    assert status == 400 and answer["error"]["code"] == 400
+    if field:
+        assert field in answer["error"]["details"]
+
+
+@pytest.mark.parametrize("token", [None, "garbage"])
+@pytest.mark.gen_test
+async def test_api_without_a_valid_token_is_401_in_json(accounts, token):
+    status, body = await accounts.api("GET", "/auth/me", token=token)
+    assert status == 401 and set(body["error"]) == {"code", "message", "details"}
+
+
+@pytest.mark.gen_test
+async def test_logout_revokes_the_token_everywhere_websockets_included(accounts):
+    token = (await login(accounts))[1]["access_token"]
+    assert (await accounts.api("POST", "/auth/logout", token=token))[0] == 204
+    status, body = await accounts.api("GET", "/auth/me", token=token)
+    assert status == 401 and body["error"]["message"] == "token revoked"
+    controller = await accounts.connect_controller(token=token)
+    controller.send(SPEC_READING)
+    assert await controller.closed() == (1008, "token revoked")
+    assert accounts.rows() == []
+
+
+@pytest.mark.gen_test
+async def test_logout_closes_open_sockets_of_that_token(accounts):
+    token = (await login(accounts))[1]["access_token"]
+    controller = await accounts.connect_controller(token=token)
+    await accounts.api("POST", "/auth/logout", token=token)
+    assert await controller.closed() == (1008, "token revoked")
+
+
+@pytest.mark.parametrize("role, status", [("operator", 403), ("viewer", 403)])
+@pytest.mark.gen_test
+async def test_only_admins_mint_tokens(accounts, role, status):
+    token = (await login(accounts, email=f"{'op' if role == 'operator' else role}@lab.example"))[1]["access_token"]
+    answer = await accounts.api("POST", "/tokens", {"subject": "ctl-2"}, token=token)
+    assert answer[0] == status and answer[1]["error"]["code"] == status
+
+
+@pytest.mark.gen_test
+async def test_admin_mints_a_controller_token_that_can_publish(accounts):
+    admin = (await login(accounts))[1]["access_token"]
+    status, minted = await accounts.api("POST", "/tokens", {"subject": "ctl-2", "role": "controller", "ttl": "1h"},
+                                        token=admin)
+    assert status == 201 and minted["expires_in"] == 3600
+    controller = await accounts.connect_controller(token=minted["access_token"])
     controller.send({**SPEC_READING, "seq": 1})
     assert (await controller.receive())["type"] == "ack"
 
 
 @pytest.mark.gen_test
-async def test_tokens_never_reach_the_log(server, caplog):
-    caplog.set_level(logging.DEBUG)
-    token = server.token()
-    controller = await server.connect_controller(token=token)
-    controller.send({**SPEC_READING, "seq": 1})
-    await controller.receive()
-    refused = await server.connect_controller(token=server.forged_token(secret="x" * 40))
-    await refused.closed()
-    controller.close()
-    await server.wait_for(lambda: "controller ctl-test@127.0.0.1 disconnected" in caplog.text)
-    logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "controller ctl-test@127.0.0.1 connected" in logged
-    assert "refused 127.0.0.1: bad token signature" in logged
-    assert "/ws/controller/telemetry" in logged  # the access log line, without its query
-    assert token not in logged and token.split(".")[2] not in logged and TEST_SECRET not in logged
-
-
-@pytest.mark.gen_test
-async def test_stream_needs_no_token_by_default(server):
-    await server.connect_stream()
-    assert (await server.health())[1]["subscribers"] == 1
-
-
-@pytest.mark.settings(stream_require_token=True)
-@pytest.mark.gen_test
-async def test_stream_requires_a_valid_token_when_configured(server):
-    anonymous = await server.connect("/ws/datapoints/stream")
-    assert await anonymous.closed() == (1008, "missing token")
-    forged = await server.connect("/ws/datapoints/stream?token=" + server.forged_token(secret="y" * 40))
-    assert await forged.closed() == (1008, "bad token signature")
-    assert (await server.health())[1]["subscribers"] == 0
-
-    viewer = await server.connect_stream("?token=" + server.token(role="viewer", subject="browser"))
-    controller = await server.connect_controller()
-    controller.send(SPEC_READING)
-    assert (await viewer.receive())["event_public_id"] == "evt_temp01"
+async def test_controller_tokens_cannot_use_the_user_api(accounts):
+    status, body = await accounts.api("GET", "/auth/me", token=accounts.token(role="controller"))
+    assert status == 200 and body["role"] == "controller"
+    status, body = await accounts.api("POST", "/tokens", {"subject": "x"}, token=accounts.token(role="controller"))
+    assert status == 403
