@@ -10,8 +10,11 @@ NODE_MODULES := node_modules/.installed
 run: $(VENV)/.runtime $(NODE_MODULES)
 	$(PY) app.py serve
 
-# The dashboard's state machine under Node's own test runner, then everything else under pytest.
+# Lint and types first (seconds), then the dashboard's state machine under Node's own test runner,
+# then everything else under pytest.
 test: $(VENV)/.dev $(NODE_MODULES)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	node --test tests/frontend/
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import getpass
+import json
 import logging
 import os
 import secrets
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import momoko
 import tornado.web
+from tornado.httpserver import HTTPServer
 from tornado.httputil import url_concat
 
 import handlers.auth
@@ -27,13 +29,14 @@ import handlers.health
 import handlers.pages
 import handlers.stream
 import handlers.telemetry
-from conf import profiles, settings as config
+from conf import profiles
+from conf import settings as config
 from conf.rendering import render_frontend_env, render_nginx, write_output
 from conf.settings import Settings, SettingsError
-from handlers.base import NotFoundHandler
+from handlers.base import NotFoundHandler, SocketHandler
 from handlers.stream import StreamHandler
-from handlers.telemetry import TelemetryHandler
-from models import database, events, tokens, users
+from handlers.throttle import LoginThrottle
+from models import database, events, roles, tokens, users
 from models.ingest import IngestQueue
 from models.relay import Relay
 
@@ -46,14 +49,21 @@ HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handler
 
 
 class WebMACS(tornado.web.Application):
-    """The application: settings, the pool and the ingest queue, made once and shared by handlers."""
+    """The application: settings, the pool, the ingest queue and the relay, shared by every handler.
 
-    def __init__(self, settings: Settings, db: momoko.Pool, relay: Relay | None = None) -> None:
+    `start()` and `stop()` own its lifecycle; `serve()` and the tests call the same two.
+    """
+
+    def __init__(self, settings: Settings, db: momoko.Pool, database_url: str) -> None:
         self.config = settings
         self.db = db
-        self.relay = relay  # only with BROADCAST_ACROSS_PROCESSES
+        self.relay = (Relay(database_url, db, deliver=StreamHandler.broadcast)
+                      if settings.broadcast_across_processes else None)
         self.ingest = IngestQueue(db, on_committed=StreamHandler.broadcast,
-                                  announce=None if relay is None else relay.published)
+                                  announce=None if self.relay is None else self.relay.published)
+        self.login_throttle = LoginThrottle()
+        self.subscribers_cut_off = 0
+        self._servers: list[HTTPServer] = []
         routes = [route for module in HANDLER_MODULES for route in module.default_handlers]
         super().__init__(
             routes,
@@ -63,6 +73,24 @@ class WebMACS(tornado.web.Application):
             log_function=log_request,
             default_handler_class=NotFoundHandler,
         )
+
+    def listen(self, port: int, address: str | None = None, **kwargs: Any) -> HTTPServer:
+        server = super().listen(port, address, **kwargs)
+        self._servers.append(server)  # stop() stops accepting on it
+        return server
+
+    async def start(self) -> None:
+        if self.relay is not None:
+            await self.relay.start(settled=self.ingest.written)
+
+    async def stop(self) -> None:
+        """Stop accepting, close every socket (1001), store what was received, then stop relaying."""
+        for server in self._servers:
+            server.stop()
+        SocketHandler.close_all()
+        await self.ingest.drain()
+        if self.relay is not None:
+            await self.relay.stop()
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
@@ -81,15 +109,13 @@ async def serve(settings: Settings, url: str) -> None:
     db = await database.connect_pool(url, settings.db_pool_size)
     await database.migrate(db)
     await _first_admin(db)
-    relay = Relay(url, db, deliver=StreamHandler.broadcast) if settings.broadcast_across_processes else None
-    app = WebMACS(settings, db, relay)
-    if relay is not None:
-        await relay.start(settled=app.ingest.written)
+    app = WebMACS(settings, db, url)
+    await app.start()
     # Bodies past the API's limit get a JSON 413 from ApiHandler; far past it, the server stops reading.
     # xheaders only behind a proxy: from anyone else, X-Forwarded-For would let a client pick its own
     # address (and so dodge the login throttle).
-    server = app.listen(settings.port, settings.host, max_body_size=4 * settings.max_message_size,
-                        xheaders=settings.behind_proxy)
+    app.listen(settings.port, settings.host, max_body_size=4 * settings.max_message_size,
+               xheaders=settings.behind_proxy)
     log.info("serving on http://%s:%d (database %s)", settings.host, settings.port, database.redact(url))
     _welcome_once(settings)
 
@@ -100,12 +126,7 @@ async def serve(settings: Settings, url: str) -> None:
     await stopping.wait()
 
     log.info("shutting down")
-    server.stop()
-    TelemetryHandler.close_all()
-    StreamHandler.close_all()
-    await app.ingest.drain()
-    if relay is not None:
-        await relay.stop()
+    await app.stop()
     db.close()
 
 
@@ -132,7 +153,8 @@ def _welcome_once(settings: Settings) -> None:
         "To see data flowing, in another terminal:\n"
         '  .venv/bin/python app.py event add evt_temp01 --name "Inlet temperature" --unit "°C"\n'
         "  TOKEN=$(.venv/bin/python app.py token --role controller --subject ctl-1)\n"
-        f"  .venv/bin/python app.py simulate --url {base.replace('http', 'ws', 1)} --token $TOKEN --events evt_temp01\n",
+        f"  .venv/bin/python app.py simulate --url {base.replace('http', 'ws', 1)} --token $TOKEN"
+        " --events evt_temp01\n",
         flush=True,
     )
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -263,10 +285,10 @@ def _parser() -> argparse.ArgumentParser:
     user_add = user_actions.add_parser("add", help="create a user; the password is asked for, or read from "
                                                    "WEBMACS_PASSWORD; prints the user as JSON")
     user_add.add_argument("email")
-    user_add.add_argument("--role", required=True, choices=users.USER_ROLES)
+    user_add.add_argument("--role", required=True, choices=roles.USER_ROLES)
 
     token_cmd = commands.add_parser("token", help="print a signed JWT and nothing else")
-    token_cmd.add_argument("--role", required=True, choices=tokens.ROLES)
+    token_cmd.add_argument("--role", required=True, choices=roles.ROLES)
     token_cmd.add_argument("--subject", required=True, help="who the token is for, e.g. ctl-1")
     token_cmd.add_argument("--ttl", type=_ttl, default="30d", help="lifetime: 3600, 15m, 12h, 30d (default 30d)")
 

@@ -103,7 +103,7 @@ class Server:
         running = [subprocess.Popen([PYTHON, "app.py", "event", "add", public_id, "--name", f"bench {public_id}"],
                                     cwd=self.app_dir, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                     text=True) for public_id in public_ids]
-        for public_id, process in zip(public_ids, running):
+        for public_id, process in zip(public_ids, running, strict=True):
             _, errors = process.communicate(timeout=120)
             if process.returncode != 0:
                 raise BenchError(f"could not create event {public_id}: {errors.strip()[-500:]}")

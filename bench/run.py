@@ -15,8 +15,17 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench modules sit next to this file
 
-from harness import (OUT, ROOT, BenchError, Server, attach_server, code_version, raise_fd_limit,  # noqa: E402
-                     start_server, stop_server)
+from harness import (  # noqa: E402
+    OUT,
+    ROOT,
+    BenchError,
+    Server,
+    attach_server,
+    code_version,
+    raise_fd_limit,
+    start_server,
+    stop_server,
+)
 from scenarios import SCENARIOS, Options  # noqa: E402
 from stats import describe_latency, verdict  # noqa: E402
 
@@ -120,12 +129,14 @@ def print_fanout(result: dict[str, Any]) -> None:
           f"{result['measured_seconds']} s measured")
     print(f"  delivered {result['deliveries_received']:,} of {result['deliveries_expected']:,} "
           f"({100 * (result['fraction_delivered'] or 0):.3f}%), fewest to one subscriber "
-          f"{result['fewest_received_by_one_subscriber']} of {result['readings_acked']}, closes {result['subscriber_closes'] or 'none'}")
+          f"{result['fewest_received_by_one_subscriber']} of {result['readings_acked']}, "
+          f"closes {result['subscriber_closes'] or 'none'}")
     print(f"  deliveries/s: {result['deliveries_per_s']:,}")
     print(f"  send-to-receive (kernel arrival): {describe_latency(result['latency'])}")
     print(f"  send-to-read (by our busy process): {describe_latency(result['latency_to_read'])}")
     print(f"  ingestion: {result['readings_per_s_acked']}/s acked, ack {describe_latency(result['ack_latency'])}")
-    print(f"    without subscribers: {baseline['readings_per_s_acked']}/s, ack {describe_latency(baseline['ack_latency'])}")
+    print(f"    without subscribers: {baseline['readings_per_s_acked']}/s, "
+          f"ack {describe_latency(baseline['ack_latency'])}")
     print_cpu(result)
     print(f"  server CPU per 10,000 deliveries/s: {result['server_cpu_pct_per_10k_deliveries_per_s']}% of one core "
           f"(controller-only baseline {baseline['server_cpu_pct']}%)")
@@ -148,13 +159,15 @@ def print_laggards(result: dict[str, Any]) -> None:
           f"after the window; all gone: {after['all_gone']})")
     print(f"  most bytes the server's kernel held for one laggard: {result['laggard_kernel_queued_bytes_max']:,}")
     rss = [sample["server_rss_mb"] for sample in with_laggards["samples"]]
-    print(f"  server RSS: {result['server_rss_mb_before_laggards']} MB before, max {result['server_rss_mb_max_with_laggards']} MB,"
+    print(f"  server RSS: {result['server_rss_mb_before_laggards']} MB before, "
+          f"max {result['server_rss_mb_max_with_laggards']} MB,"
           f" last {result['server_rss_mb_last']} MB; every {max(1, len(rss) // 12)} s: "
           f"{[round(value) for value in rss[::max(1, len(rss) // 12)]]}")
 
 
 def print_cpu(result: dict[str, Any]) -> None:
-    print(f"  CPU (% of one core): server {result['server_cpu_pct']}, PostgreSQL {result.get('postgres_cpu_pct', 'n/a')}, "
+    print(f"  CPU (% of one core): server {result['server_cpu_pct']}, "
+          f"PostgreSQL {result.get('postgres_cpu_pct', 'n/a')}, "
           f"load generator {result['load_generator_cpu_pct']}; machine {result['machine_busy_pct_of_all_cores']}% "
           f"of all {os.cpu_count()} cores busy (steal {result['machine_steal_pct']}%, other processes "
           f"{result['other_processes_cpu_pct']}% of one core); server RSS {result['server_rss_mb']} MB")

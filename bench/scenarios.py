@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
 
 import psutil
-
 from harness import BenchError, CpuMeter, Server, rss_mb
 from stats import latency_summary, merge, rate
 from workers import STREAM_PATH, Target, WorkerGroup, latencies_of, start_controllers, start_subscribers
@@ -319,7 +320,7 @@ def kernel_send_queues(server_port: int, peer_ports: list[int]) -> list[int]:
     server's own buffer accounting and not part of its RSS."""
     wanted = {port: 0 for port in peer_ports}
     try:
-        lines = open("/proc/net/tcp").read().splitlines()[1:]
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
     except OSError:
         return []
     for line in lines:
@@ -428,11 +429,12 @@ def laggards(server: Server, options: Options, subscribers: int = 100, readings_
                p99_with is not None and p99_without is not None and p99_with <= p99_without + 5.0
                and with_laggards["fraction_delivered"] == 1.0),
         target("the laggards are cut off within seconds (all gone <= 10 s after the first reading)",
-               {"gone_at_s": after["gone_at_s"] if after["all_gone"] else f"not all within the watch",
+               {"gone_at_s": after["gone_at_s"] if after["all_gone"] else "not all within the watch",
                 "counted_as_cut_off_at_s": after["counted_as_cut_off_at_s"]},
                last_gone is not None and last_gone <= 10.0),
         target("server memory bounded (max RSS with laggards <= RSS before + 50 MB)",
-               {"before_mb": result["server_rss_mb_before_laggards"], "max_mb": result["server_rss_mb_max_with_laggards"]},
+               {"before_mb": result["server_rss_mb_before_laggards"],
+                "max_mb": result["server_rss_mb_max_with_laggards"]},
                bool(rss) and max(rss) <= rss_before + 50.0),
     ]
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def merge(arrays: Iterable[array]) -> array:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
 import time
 from array import array
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from wsclient import TimestampedReader, WebSocketClient, connect
 
@@ -110,7 +112,8 @@ class Controller(WebSocketClient):
         else:
             self.errors[-1:] = [f"... and more ({message.get('message')})"]
         # Only a "retry" error settles its message without an ack following it.
-        if message.get("retry") and self.in_flight.pop(message.get("seq"), None) is not None:
+        seq = message.get("seq")
+        if message.get("retry") and isinstance(seq, int) and self.in_flight.pop(seq, None) is not None:
             self._refill()
 
     def _refill(self) -> None:
@@ -164,6 +167,8 @@ async def _open_all(openers: list[Callable[[], Awaitable[Any]]]) -> tuple[list, 
 
 class WorkerLoop:
     """A worker's main loop: connect, say "ready", then answer the parent's commands until "close"."""
+
+    clients: Sequence[WebSocketClient | TimestampedReader]  # each subclass's own kind
 
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
@@ -243,11 +248,11 @@ class ControllerWorker(WorkerLoop):
                     client.send_next()
                 client.flush()
         else:
-            self.pacer = asyncio.ensure_future(self._pace())
+            self.pacer = asyncio.ensure_future(self._pace(self.rate))
         return {"started": time.time()}
 
-    async def _pace(self) -> None:
-        interval = 1.0 / self.rate
+    async def _pace(self, rate: float) -> None:
+        interval = 1.0 / rate
         next_tick = time.monotonic()
         while True:
             for client in self.clients:
@@ -304,7 +309,7 @@ class WorkerGroup:
 
     @property
     def pids(self) -> list[int]:
-        return [process.pid for process in self.processes]
+        return [process.pid for process in self.processes if process.pid is not None]  # None only before start()
 
     @property
     def connected(self) -> int:
@@ -321,17 +326,15 @@ class WorkerGroup:
 
     def _replies(self, timeout: float) -> list[dict[str, Any]]:
         replies = []
-        for pipe, process in zip(self.pipes, self.processes):
+        for pipe, process in zip(self.pipes, self.processes, strict=True):
             if not pipe.poll(timeout):
                 raise TimeoutError(f"worker {process.pid} did not answer within {timeout:.0f}s")
             replies.append(pipe.recv())
         return replies
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError, EOFError, TimeoutError):
             self.ask("close", timeout=10)
-        except (OSError, EOFError, TimeoutError):
-            pass
         for process in self.processes:
             process.join(5)
             if process.is_alive():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import struct
@@ -63,8 +64,9 @@ class WebSocketClient(asyncio.Protocol):
     # --- asyncio.Protocol ---
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(self._request)
+        assert isinstance(transport, asyncio.Transport)  # create_connection() gives a stream transport
+        self.transport = transport
+        transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
         if not self._upgraded:
@@ -113,6 +115,7 @@ class WebSocketClient(asyncio.Protocol):
             check_upgraded(head)
         except HandshakeError as error:
             self.opened.set_exception(error)
+            assert self.transport is not None  # data arrives only after connection_made()
             self.transport.close()
             return b""
         self._upgraded = True
@@ -190,6 +193,7 @@ class TimestampedReader:
 
     async def open(self, timeout: float = 15.0) -> TimestampedReader:
         await asyncio.wait_for(self._handshake(), timeout)
+        assert self.sock is not None  # _handshake() made it
         asyncio.get_running_loop().add_reader(self.sock.fileno(), self._on_readable)
         return self
 
@@ -213,6 +217,7 @@ class TimestampedReader:
         pass
 
     def _on_readable(self) -> None:
+        assert self.sock is not None  # a reader is registered only once the socket is open
         try:
             data, ancillary, _, _ = self.sock.recvmsg(RECEIVE_SIZE, socket.CMSG_SPACE(TIMESPEC.size))
         except (BlockingIOError, InterruptedError):
@@ -239,10 +244,9 @@ class TimestampedReader:
                 return
 
     def _send_quietly(self, frame: bytes) -> None:
-        try:
+        assert self.sock is not None  # callers send only on an open socket
+        with contextlib.suppress(OSError):
             self.sock.send(frame)  # tiny control frames: the socket buffer always has room
-        except OSError:
-            pass
 
     def _closed(self, code: int) -> None:
         if self.close_code is None:

@@ -6,9 +6,10 @@ import dataclasses
 import ipaddress
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from conf import settings as config
 from conf.settings import Settings, SettingsError
@@ -16,7 +17,11 @@ from conf.settings import Settings, SettingsError
 # Secrets belong in the environment (or a secrets manager), not in a file kept next to the code.
 SECRET_SETTINGS = frozenset({"JWT_SECRET"})
 DEFAULT_READ_TIMEOUT = 86400
-HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
+# Anything that could end an nginx directive or start another: quotes, ; { } #, $ (a variable),
+# backslashes and whitespace, newlines included. Checked here and again as values are rendered.
+NGINX_UNSAFE = re.compile(r"[\s\"';{}#$\\]")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*\Z")
 
 _FIELDS = {f.metadata["env"]: f for f in dataclasses.fields(Settings)}
 _ACCEPTED_TOML = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "Path": (str,),
@@ -101,7 +106,7 @@ def load_profile(path: Path, check_files: bool = True) -> Profile:
     except SettingsError as error:
         raise ProfileError(f"{path}: [app] {error}") from None
     if proxy is not None:
-        _check_against_app(profile, settings)
+        _check_against_app(path, proxy, settings)
     return profile
 
 
@@ -121,6 +126,7 @@ def _as_text(path: Path, name: str, value: Any) -> str:
     if name in SECRET_SETTINGS:
         raise ProfileError(f"{path}: [app] {name} does not belong in a profile: set it in the environment")
     kind = _FIELDS[name].type
+    assert isinstance(kind, str)  # settings.py postpones annotations, so a field's type is its source text
     if not isinstance(value, _ACCEPTED_TOML[kind]) or (isinstance(value, bool) and kind != "bool"):
         raise ProfileError(f"{path}: [app] {name} must be {_KIND_NAMES[kind]}")
     if isinstance(value, bool):
@@ -176,26 +182,29 @@ def _proxy(path: Path, table: dict[str, Any], check_files: bool) -> Proxy:
     for key in ("body_size_limit", "websocket_read_timeout", "upstream_keepalive"):
         if key in table and table[key] < 1:
             raise bad(key, "must be at least 1")
-    return Proxy(**{key: tuple(value) if isinstance(value, list) else value for key, value in table.items()})
+    # Each value was checked above; TOML arrays become the tuples Proxy declares.
+    fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in table.items()}
+    return Proxy(**fields)
 
 
-def _check_against_app(profile: Profile, settings: Settings) -> None:
+def _check_against_app(path: Path, proxy: Proxy, settings: Settings) -> None:
     """What would make nginx and the app disagree."""
-    proxy, path = profile.proxy, profile.path
     heartbeat = settings.heartbeat_interval
     if heartbeat and proxy.websocket_read_timeout < 2 * heartbeat:
-        raise ProfileError(f"{path}: [proxy] websocket_read_timeout ({proxy.websocket_read_timeout} s) must be at least "
-                           f"twice WS_HEARTBEAT_INTERVAL ({heartbeat:g} s), or nginx closes idle sockets between pings")
+        raise ProfileError(f"{path}: [proxy] websocket_read_timeout ({proxy.websocket_read_timeout} s) must be "
+                           f"at least twice WS_HEARTBEAT_INTERVAL ({heartbeat:g} s), or nginx closes idle sockets "
+                           "between pings")
     if len(proxy.backends) > 1 and not settings.broadcast_across_processes:
         raise ProfileError(f"{path}: [proxy] backends lists {len(proxy.backends)} processes, so [app] needs "
-                           "BROADCAST_ACROSS_PROCESSES = true, or each dashboard sees only its own process's datapoints")
+                           "BROADCAST_ACROSS_PROCESSES = true, or each dashboard sees only its own process's "
+                           "datapoints")
     if proxy.body_size_limit is not None and proxy.body_size_limit < settings.max_message_size:
         raise ProfileError(f"{path}: [proxy] body_size_limit must be at least WS_MAX_MESSAGE_SIZE "
                            f"({settings.max_message_size}), or nginx refuses bodies the app accepts")
 
 
 def _is_plain(text: str) -> bool:
-    return not re.search(r"[\s\"';{}$#\\]", text)
+    return not NGINX_UNSAFE.search(text)
 
 
 def _is_ip(text: str) -> bool:

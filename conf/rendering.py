@@ -11,12 +11,9 @@ from typing import Any
 
 import jinja2
 
-from conf.profiles import Profile
+from conf.profiles import NGINX_UNSAFE, Profile
 from conf.settings import API_PAGE_LIMIT, ROOT, Settings, SettingsError
-
-# Anything that could end an nginx directive or start another: quotes, ; { } #, $ (a variable),
-# backslashes and whitespace, newlines included.
-NGINX_UNSAFE = re.compile(r"[\s\"';{}#$\\]")
+from models.roles import EDITORS
 
 # These templates produce JavaScript and nginx config, not HTML: HTML escaping would corrupt
 # them. Values reach them validated, and anything a browser parses goes through `tojson`.
@@ -61,6 +58,7 @@ def frontend_env(settings: Settings, origin: str) -> dict[str, Any]:
         "streamRetryMs": round(settings.stream_retry * 1000),
         "chartPoints": settings.chart_points,
         "pageSize": API_PAGE_LIMIT,
+        "editorRoles": list(EDITORS),
     }
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import random
 import signal
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from tornado.httpclient import HTTPClientError
@@ -31,7 +32,7 @@ def reading(event_public_id: str, number: int, now: float) -> dict[str, Any]:
     return {
         "event_public_id": event_public_id,
         "value": round(20.0 + 5.0 * number + wave + random.gauss(0.0, 0.1), 3),
-        "timestamp": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
+        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
         .replace("+00:00", "Z"),
     }
 
@@ -56,7 +57,7 @@ class Simulator:
             acked_before = self.acked
             try:
                 conn = await websocket_connect(self.url, connect_timeout=10)
-            except (OSError, HTTPClientError, asyncio.TimeoutError) as error:
+            except (TimeoutError, OSError, HTTPClientError) as error:
                 problem = f"cannot connect ({error})"
             else:
                 self.connections += 1
@@ -98,7 +99,7 @@ class Simulator:
         self._pending.extend(reading(event, number, now) for number, event in enumerate(self.events))
         while len(self._pending) >= self.batch:
             items, self._pending = self._pending[:self.batch], self._pending[self.batch:]
-            message = {**items[0]} if self.batch == 1 else {"datapoints": items}
+            message: dict[str, Any] = {**items[0]} if self.batch == 1 else {"datapoints": items}
             message["seq"] = seq = self.next_seq
             self.next_seq += 1
             self.unacked[seq] = text = json.dumps(message)
@@ -127,10 +128,8 @@ class Simulator:
 def _send(conn: WebSocketClientConnection, text: str) -> None:
     # The connection can close between two of our checks; whatever was not acked is resent after
     # the reconnect, so a closed connection loses nothing here.
-    try:
+    with contextlib.suppress(WebSocketClosedError):
         conn.write_message(text)
-    except WebSocketClosedError:
-        pass
 
 
 async def _sleep_unless(stop: asyncio.Event, delay: float, *also: asyncio.Future[Any]) -> None:

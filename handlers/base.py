@@ -1,4 +1,5 @@
-"""What every handler shares: settings and pool access, JSON errors, origin and token checks, fast frames."""
+"""What every handler shares: the application's services, JSON errors, token checks, and the WebSocket base
+with its operations over all endpoints."""
 
 from __future__ import annotations
 
@@ -6,27 +7,26 @@ import functools
 import json
 import logging
 import re
-import struct
-from asyncio import Future
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
+import tornado.httputil
 import tornado.web
 import tornado.websocket
-from tornado.ioloop import IOLoop
-from tornado.iostream import IOStream, StreamClosedError
 
-from models.tokens import Principal, TokenError, verify_token
+from handlers.wire import FrameWriter, dumps
 from models.database import UNAVAILABLE
-from models.users import is_revoked
+from models.tokens import Principal, TokenError, check_token
 
 if TYPE_CHECKING:
     import momoko
 
-    from app import WebMACS
     from conf.settings import Settings
+    from handlers.throttle import LoginThrottle
     from models.ingest import IngestQueue
+    from models.relay import Relay
 
 log = logging.getLogger("webmacs.handlers")
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
@@ -39,18 +39,15 @@ TRY_AGAIN_LATER = 1013
 GOING_AWAY = 1001
 
 
-def dumps(payload: Any) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+class Services(Protocol):
+    """What handlers use of the application (app.WebMACS): made once, shared by every request."""
 
-
-def text_frame(payload: bytes) -> bytes:
-    """A complete unmasked, uncompressed server-to-client text frame (RFC 6455, 5.2)."""
-    length = len(payload)
-    if length < 126:
-        return struct.pack("!BB", 0x81, length) + payload
-    if length < 1 << 16:
-        return struct.pack("!BBH", 0x81, 126, length) + payload
-    return struct.pack("!BBQ", 0x81, 127, length) + payload
+    config: Settings
+    db: momoko.Pool
+    ingest: IngestQueue
+    relay: Relay | None  # only with BROADCAST_ACROSS_PROCESSES
+    login_throttle: LoginThrottle
+    subscribers_cut_off: int
 
 
 class ApiError(tornado.web.HTTPError):
@@ -72,25 +69,30 @@ def allow(*roles: str) -> Callable[[Handler], Handler]:
             if self.current_user.role not in roles:
                 raise ApiError(403, f"role {self.current_user.role} may not do this")
             return await method(self, *args, **kwargs)
-        return checked
+        return cast(Handler, checked)
 
     return decorate
 
 
 class AppMixin:
-    application: WebMACS
+    application: tornado.web.Application
+    request: tornado.httputil.HTTPServerRequest
+
+    @property
+    def app(self) -> Services:
+        return cast(Services, self.application)
 
     @property
     def config(self) -> Settings:
-        return self.application.config
+        return self.app.config
 
     @property
     def db(self) -> momoko.Pool:
-        return self.application.db
+        return self.app.db
 
     @property
     def ingest(self) -> IngestQueue:
-        return self.application.ingest
+        return self.app.ingest
 
     # Tornado's own log lines name the request by its URI, and ours carry tokens in the query.
     def _request_summary(self) -> str:
@@ -113,6 +115,13 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
     def authentication_required(self) -> bool:
         return True
 
+    @property
+    def principal(self) -> Principal:
+        """The caller of a method that @allow let in."""
+        if self.current_user is None:
+            raise ApiError(401, self.refusal or "missing token")
+        return self.current_user
+
     async def prepare(self) -> None:
         if len(self.request.body) > self.config.max_message_size:
             raise ApiError(413, f"request body is larger than {self.config.max_message_size} bytes")
@@ -125,7 +134,7 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
             self.refusal = "missing bearer token"
             return
         try:
-            self.current_user = await authenticate_token(self, token.strip())
+            self.current_user = await check_token(self.db, self.config.jwt_secret, token.strip())
         except TokenError as error:
             self.refusal = str(error)
         except UNAVAILABLE:
@@ -202,14 +211,6 @@ class NotFoundHandler(ApiHandler):
         raise ApiError(404, f"no such path: {self.request.path}")
 
 
-async def authenticate_token(handler: AppMixin, token: str | None) -> Principal:
-    """The token's principal if it is valid and not revoked; TokenError says why not."""
-    principal = verify_token(handler.config.jwt_secret, token)
-    if await is_revoked(handler.db, principal.token_id):
-        raise TokenError("token revoked")
-    return principal
-
-
 def _storable_text(value: Any) -> bool:
     """False if any string in it has a NUL or a lone UTF-16 surrogate: JSON can escape both,
     PostgreSQL text can hold neither."""
@@ -234,9 +235,19 @@ def _type_name(kind: Any) -> str:
 
 
 class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
-    """A WebSocket endpoint: origin allow-list, token check before registration, cheap sends."""
+    """A WebSocket endpoint: origin allow-list, token check before registration, a FrameWriter per peer.
 
-    allowed_roles: frozenset[str] | None = None  # roles that may connect; None: any valid token
+    Each endpoint subclass owns the registry of its open connections (see `connected`); the class
+    methods here act on every endpoint at once, so feature modules need no endpoint's module.
+    """
+
+    endpoints: ClassVar[list[type[SocketHandler]]] = []  # every subclass, as it is defined
+    kind: ClassVar[str]  # what its peers are called in counts, e.g. "subscribers"
+    allowed_roles: ClassVar[tuple[str, ...] | None] = None  # roles that may connect; None: any valid token
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        SocketHandler.endpoints.append(cls)
 
     def token_required(self) -> bool:
         return True
@@ -245,11 +256,7 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         self.current_user: Principal | None = None
         self.refusal: str | None = None
         self.refusal_code = POLICY_VIOLATION
-        self._backlog = bytearray()  # frames waiting behind the write in flight
-        self._in_flight: Future[None] | None = None
-        self._in_flight_bytes = 0
-        self._in_flight_since = 0.0  # loop time when the oldest byte of the write in flight was queued
-        self._backlog_since = 0.0
+        self.writer = FrameWriter(self)
 
     async def prepare(self) -> None:
         # Decided before the upgrade but enforced in open(): a browser sees a close code,
@@ -257,7 +264,7 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         if not self.token_required():
             return
         try:
-            principal = await authenticate_token(self, self.get_query_argument("token", None))
+            principal = await check_token(self.db, self.config.jwt_secret, self.get_query_argument("token", None))
             if self.allowed_roles is not None and principal.role not in self.allowed_roles:
                 raise TokenError(f"role {principal.role} may not use this endpoint")
             self.current_user = principal
@@ -269,8 +276,16 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
 
     @classmethod
     def connected(cls) -> list[SocketHandler]:
-        """A snapshot of this endpoint's open connections (each subclass owns its registry)."""
-        raise NotImplementedError
+        """A snapshot of the open connections: an endpoint's own (each overrides this with its registry),
+        or on SocketHandler every endpoint's."""
+        if cls is not SocketHandler:
+            raise NotImplementedError(f"{cls.__name__} must say where its connections are")
+        return [peer for endpoint in cls.endpoints for peer in endpoint.connected()]
+
+    @classmethod
+    def counts(cls) -> dict[str, int]:
+        """Open connections per endpoint, by kind: {"subscribers": 3, "controllers": 1}."""
+        return {endpoint.kind: len(endpoint.connected()) for endpoint in cls.endpoints}
 
     @classmethod
     def close_all(cls) -> None:
@@ -296,7 +311,8 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         if parsed.netloc.lower() == self.request.host.lower():
             return True
         # Behind a proxy the Host header may lack the public port, so the public URL counts as our own.
-        if origin.rstrip("/") in self.config.allowed_origins or origin.rstrip("/") == self.config.public_url.rstrip("/"):
+        origin = origin.rstrip("/")
+        if origin in self.config.allowed_origins or origin == self.config.public_url.rstrip("/"):
             return True
         log.warning("refused WebSocket from origin %s; add it to ALLOWED_ORIGINS to allow it", origin)
         return False
@@ -304,77 +320,3 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
     def peer(self) -> str:
         who = self.current_user.subject if self.current_user else "anonymous"
         return f"{who}@{self.request.remote_ip}"
-
-    def queued_bytes(self) -> int:
-        """Bytes sent to this peer that the kernel has not taken yet (an upper bound)."""
-        return len(self._backlog) + (self._in_flight_bytes if self._in_flight is not None else 0)
-
-    def seconds_behind(self) -> float:
-        """Age of the oldest byte queued for this peer that the kernel has not taken yet."""
-        return 0.0 if self._in_flight is None else IOLoop.current().time() - self._in_flight_since
-
-    def send_frames(self, frames: bytes) -> bool:
-        """Write ready-made frames; False if the connection is gone.
-
-        write_message() would frame the message again and schedule a Task per call; a broadcast
-        frames each datapoint once and hands the same bytes to every subscriber.
-        """
-        connection = self.ws_connection
-        if connection is None or connection.is_closing():
-            return False
-        if self._in_flight is not None:
-            # One write in flight per peer; what follows waits in one buffer, not as a Future each.
-            if not self._backlog:
-                self._backlog_since = IOLoop.current().time()
-            self._backlog += frames
-            return True
-        stream = connection.stream
-        # Fast path: with nothing queued before them, the bytes go straight to the kernel. Through
-        # IOStream.write each send would also cost a Future and a loop callback, the larger part
-        # of a broadcast's time per subscriber. Order is kept: we only get here with an empty
-        # queue, and whatever the kernel does not take joins the queue as usual.
-        if not stream.writing() and type(stream) is IOStream:
-            try:
-                sent = stream.socket.send(frames)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                stream.close()  # reset or broken pipe: the read side reports the close as usual
-                return False
-            if sent == len(frames):
-                return True
-            frames = frames[sent:]
-        return self._write(stream, frames, IOLoop.current().time())
-
-    def _write(self, stream: IOStream, data: bytes, queued_at: float) -> bool:
-        try:
-            written = stream.write(data)
-        except StreamClosedError:
-            return False
-        if not written.done():
-            self._in_flight, self._in_flight_bytes, self._in_flight_since = written, len(data), queued_at
-            written.add_done_callback(self._flushed)
-        return True
-
-    def _flushed(self, written: Future[None]) -> None:
-        self._in_flight = None
-        connection = self.ws_connection
-        if written.exception() is not None or connection is None or connection.is_closing():
-            self._backlog.clear()  # nothing may follow a close frame
-        elif self._backlog:
-            data, self._backlog = bytes(self._backlog), bytearray()
-            self._write(connection.stream, data, self._backlog_since)
-
-    def send_json(self, payload: Any) -> bool:
-        return self.send_frames(text_frame(dumps(payload).encode()))
-
-    def mark_peer_alive(self) -> None:
-        """Count an inbound message as the answer to our last ping.
-
-        Tornado drops a peer whose pong is late, but a busy controller's pong queues in TCP
-        behind its own readings, which we may be reading slowly on purpose (backpressure).
-        A message that arrives proves the peer is alive just as well. Tornado has no public
-        hook for this; tests/test_heartbeat.py fails if this attribute stops working.
-        """
-        if self.ws_connection is not None:
-            self.ws_connection._received_pong = True  # type: ignore[attr-defined]

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from conf.settings import API_PAGE_LIMIT
 from handlers.base import ApiError, ApiHandler, allow
 from models import datapoints
-from models.database import UNAVAILABLE
 from models.datapoints import Filters
-from models.readings import FrameError, outcome, parse_frame
-
-READERS = ("admin", "operator", "viewer")
-WRITERS = ("admin", "operator", "controller")
+from models.public_ids import DATAPOINT_ROUTE
+from models.readings import SubmissionError, parse_submission
+from models.roles import DATAPOINT_WRITERS, EDITORS, READERS
 
 
 class DatapointsHandler(ApiHandler):
@@ -36,24 +34,20 @@ class DatapointsHandler(ApiHandler):
         total, rows, cursor = await datapoints.datapoints_page(self.db, page, page_size, filters)
         self.write_json({"page": page, "page_size": page_size, "total": total, "data": rows, "cursor": cursor})
 
-    @allow(*WRITERS)
+    @allow(*DATAPOINT_WRITERS)
     async def post(self) -> None:
         """One reading or {"datapoints": [...]}: the same checks, queue and broadcast as the WebSocket."""
         try:
-            frame = parse_frame(self.request.body)
-        except FrameError as error:
+            submission = parse_submission(self.request.body)
+        except SubmissionError as error:
             raise ApiError(400, str(error)) from None
-        stored: list[Any] = []
-        if frame.readings:
-            try:
-                stored = await self.ingest.store(frame.readings)
-            except UNAVAILABLE:
-                raise ApiError(503, "not stored: the database is unavailable; send again") from None
-        result = outcome(frame, stored)
-        details = {_field_path(problem): problem["message"] for problem in result.problems}
-        if not result.stored_count:
-            raise ApiError(400, result.summary, details)
-        self.write_json({"data": [datapoint for datapoint in stored if datapoint], "errors": details}, status=201)
+        receipt = await self.ingest.store(submission)
+        if receipt.retry:
+            raise ApiError(503, receipt.summary)
+        details = {_field_path(problem): problem["message"] for problem in receipt.problems}
+        if not receipt.stored_count:
+            raise ApiError(400, receipt.summary, details)
+        self.write_json({"data": receipt.datapoints, "errors": details}, status=201)
 
     def _filters(self) -> Filters:
         return Filters(
@@ -72,7 +66,7 @@ class DatapointsHandler(ApiHandler):
             if moment.tzinfo is None:
                 raise ValueError("no offset")
             # In UTC before PostgreSQL sees it: it refuses offsets Python accepts (beyond 15:59).
-            return moment.astimezone(timezone.utc)
+            return moment.astimezone(UTC)
         except (ValueError, OverflowError):
             raise ApiError(400, f"invalid {name}", {name: "an ISO-8601 time with Z or an offset"}) from None
 
@@ -91,7 +85,7 @@ class DatapointHandler(ApiHandler):
             raise ApiError(404, f"no datapoint {public_id}")
         self.write_json(row)
 
-    @allow("admin", "operator")
+    @allow(*EDITORS)
     async def delete(self, public_id: str) -> None:
         if not await datapoints.delete_datapoint(self.db, public_id):
             raise ApiError(404, f"no datapoint {public_id}")
@@ -107,5 +101,5 @@ def _field_path(problem: dict[str, Any]) -> str:
 default_handlers = [
     (r"/api/v1/datapoints", DatapointsHandler),
     (r"/api/v1/datapoints/latest", LatestHandler),
-    (r"/api/v1/datapoints/(dp_[A-Za-z0-9_-]+)", DatapointHandler),
+    (r"/api/v1/datapoints/" + DATAPOINT_ROUTE, DatapointHandler),
 ]

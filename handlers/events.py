@@ -7,11 +7,9 @@ import secrets
 from typing import Any
 
 from handlers.base import ApiError, ApiHandler, allow
-from models import events
-from models.readings import EVENT_ID, MAX_EVENT_ID_LENGTH
+from models import events, public_ids
+from models.roles import EDITORS, READERS
 
-READERS = ("admin", "operator", "viewer")
-EDITORS = ("admin", "operator")
 MAX_NAME = 200
 MAX_UNIT = 32
 # Field name -> accepted JSON types. Only these names ever reach SQL as column names.
@@ -85,8 +83,8 @@ def event_fields(handler: ApiHandler, required: tuple[str, ...]) -> dict[str, An
 
 def _problems(fields: dict[str, Any]) -> dict[str, str]:
     problems = {}
-    if "public_id" in fields and not EVENT_ID.match(fields["public_id"]):
-        problems["public_id"] = f"at most {MAX_EVENT_ID_LENGTH} letters, digits and _ . : -"
+    if "public_id" in fields and not public_ids.PUBLIC_ID.match(fields["public_id"]):
+        problems["public_id"] = public_ids.RULE
     if "name" in fields and not 0 < len(fields["name"].strip()) <= MAX_NAME:
         problems["name"] = f"1 to {MAX_NAME} characters"
     if "type" in fields and fields["type"] not in events.EVENT_TYPES:
@@ -104,5 +102,5 @@ def _problems(fields: dict[str, Any]) -> dict[str, str]:
 
 default_handlers = [
     (r"/api/v1/events", EventsHandler),
-    (r"/api/v1/events/([A-Za-z0-9_.:-]+)", EventHandler),
+    (r"/api/v1/events/" + public_ids.ROUTE, EventHandler),
 ]

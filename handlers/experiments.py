@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from typing import Any
 
 from handlers.base import ApiError, ApiHandler, allow
-from models import experiments
+from models import experiments, public_ids
+from models.roles import EDITORS, READERS
 
-READERS = ("admin", "operator", "viewer")
-EDITORS = ("admin", "operator")
-PUBLIC_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
 MAX_NAME = 200
 EXPORT_CHUNK_ROWS = 2000  # rows per FETCH: the most the export ever holds in memory
 
@@ -27,8 +24,8 @@ class ExperimentsHandler(ApiHandler):
         """Creating an experiment starts it; 409 while another one runs."""
         body = self.json_body(required={"name": str}, optional={"public_id": str})
         problems = _name_problems(body["name"])
-        if "public_id" in body and not PUBLIC_ID.match(body["public_id"]):
-            problems["public_id"] = "at most 64 letters, digits and _ . : -"
+        if "public_id" in body and not public_ids.PUBLIC_ID.match(body["public_id"]):
+            problems["public_id"] = public_ids.RULE
         if problems:
             raise ApiError(400, "invalid experiment", problems)
         try:
@@ -101,7 +98,7 @@ def _found(item: Any, public_id: str) -> Any:
 
 default_handlers = [
     (r"/api/v1/experiments", ExperimentsHandler),
-    (r"/api/v1/experiments/([A-Za-z0-9_.:-]+)", ExperimentHandler),
-    (r"/api/v1/experiments/([A-Za-z0-9_.:-]+)/stop", StopHandler),
-    (r"/api/v1/experiments/([A-Za-z0-9_.:-]+)/export\.csv", ExportHandler),
+    (r"/api/v1/experiments/" + public_ids.ROUTE, ExperimentHandler),
+    (r"/api/v1/experiments/" + public_ids.ROUTE + r"/stop", StopHandler),
+    (r"/api/v1/experiments/" + public_ids.ROUTE + r"/export\.csv", ExportHandler),
 ]

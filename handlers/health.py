@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from handlers.base import ApiHandler
-from handlers.stream import StreamHandler
-from handlers.telemetry import TelemetryHandler
+from handlers.base import ApiHandler, SocketHandler
 from models.database import UNAVAILABLE, ping
 
 # A health check that hangs is worse than one that says "unreachable".
@@ -21,17 +19,16 @@ class HealthHandler(ApiHandler):
         try:
             await asyncio.wait_for(ping(self.db), DATABASE_TIMEOUT)
             database = "reachable"
-        except (asyncio.TimeoutError, *UNAVAILABLE):
+        except (TimeoutError, *UNAVAILABLE):
             database = "unreachable"
         self.write_json({
             "status": "ok" if database == "reachable" else "degraded",
             "database": database,
-            "subscribers": len(StreamHandler.subscribers),
-            "controllers": len(TelemetryHandler.controllers),
-            "subscribers_cut_off": StreamHandler.laggards_dropped,
+            **SocketHandler.counts(),
+            "subscribers_cut_off": self.app.subscribers_cut_off,
             "readings_committed": self.ingest.committed_rows,
             "readings_waiting": self.ingest.waiting_rows,
-            "relay": "off" if self.application.relay is None else self.application.relay.state,
+            "relay": "off" if self.app.relay is None else self.app.relay.state,
         }, status=200 if database == "reachable" else 503)
 
 

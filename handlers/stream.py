@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any, ClassVar
 
 import tornado.web
 
-from handlers.base import TRY_AGAIN_LATER, SocketHandler, dumps, text_frame
+from handlers.base import TRY_AGAIN_LATER, SocketHandler
+from handlers.wire import dumps, text_frame
 
 log = logging.getLogger("webmacs.stream")
 
-TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux and macOS
 KERNEL_UNSENT_BYTES = 16 * 1024
 
 
@@ -20,7 +19,7 @@ class StreamHandler(SocketHandler):
     """Owns the subscriber registry: open() adds, on_close() and failed sends remove."""
 
     subscribers: ClassVar[set[StreamHandler]] = set()
-    laggards_dropped: ClassVar[int] = 0
+    kind = "subscribers"
 
     def token_required(self) -> bool:
         return self.config.stream_require_token
@@ -35,7 +34,7 @@ class StreamHandler(SocketHandler):
         if self.refuse_unauthorized():
             return
         self.set_nodelay(True)
-        self._limit_kernel_backlog()
+        self.writer.limit_kernel_backlog(KERNEL_UNSENT_BYTES)
         StreamHandler.subscribers.add(self)
         log.info("subscriber %s connected (%d open)", self.peer(), len(self.subscribers))
 
@@ -49,6 +48,10 @@ class StreamHandler(SocketHandler):
                      len(self.subscribers))
 
     @classmethod
+    def connected(cls) -> list[SocketHandler]:
+        return list(cls.subscribers)
+
+    @classmethod
     def broadcast(cls, datapoints: list[dict[str, Any]]) -> None:
         """Send each datapoint to every subscriber, JSON-encoded and framed once for all of them."""
         if not cls.subscribers:
@@ -57,30 +60,16 @@ class StreamHandler(SocketHandler):
         for subscriber in list(cls.subscribers):  # a send may remove a subscriber
             subscriber._deliver(frames)
 
-    def _limit_kernel_backlog(self) -> None:
-        # Left alone, the kernel queues megabytes for a reader that stalls before a single byte
-        # reaches our buffer, so SUBSCRIBER_BUFFER_LIMIT would take minutes to notice it.
-        if TCP_NOTSENT_LOWAT is not None and self.ws_connection is not None:
-            try:
-                self.ws_connection.stream.socket.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT,
-                                                            KERNEL_UNSENT_BYTES)
-            except OSError:
-                log.debug("TCP_NOTSENT_LOWAT not supported here")
-
-    @classmethod
-    def connected(cls) -> list[SocketHandler]:
-        return list(cls.subscribers)
-
     def _deliver(self, frames: bytes) -> None:
-        if self._in_flight is not None and self._lagging(len(frames)):
-            StreamHandler.laggards_dropped += 1
+        if self.writer.writing() and self._lagging(len(frames)):
+            self.app.subscribers_cut_off += 1
             StreamHandler.subscribers.discard(self)
             self.close(TRY_AGAIN_LATER, "too slow: messages were piling up unread")
-        elif not self.send_frames(frames):
+        elif not self.writer.send(frames):
             StreamHandler.subscribers.discard(self)
 
     def _lagging(self, incoming: int) -> bool:
-        queued, behind = self.queued_bytes() + incoming, self.seconds_behind()
+        queued, behind = self.writer.queued_bytes() + incoming, self.writer.seconds_behind()
         if queued <= self.config.subscriber_buffer_limit and behind <= self.config.subscriber_stall_timeout:
             return False
         log.warning("subscriber %s cut off: %d bytes unread, %.1f s behind (SUBSCRIBER_BUFFER_LIMIT %d, "

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import Any, ClassVar
 
 from handlers.base import SocketHandler
-from models.ingest import Stored
-from models.readings import Frame, FrameError, outcome, parse_frame
-from models.tokens import PUBLISHING_ROLES
+from models.ingest import Receipt
+from models.readings import SubmissionError, parse_submission
+from models.roles import PUBLISHERS
 
 log = logging.getLogger("webmacs.telemetry")
 
@@ -19,7 +18,8 @@ class TelemetryHandler(SocketHandler):
     """One controller connection. Owns the set of connected controllers."""
 
     controllers: ClassVar[set[TelemetryHandler]] = set()
-    allowed_roles = PUBLISHING_ROLES
+    kind = "controllers"
+    allowed_roles = PUBLISHERS
 
     def initialize(self) -> None:
         super().initialize()
@@ -34,19 +34,16 @@ class TelemetryHandler(SocketHandler):
         log.info("controller %s connected", self.peer())
 
     def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
-        if self.current_user is None or self.ws_connection is None or self.ws_connection.server_terminated:
+        if self.current_user is None or self.writer.closed_by_us():
             return None  # sent before our refusal or shutdown close reached the client: never stored
-        self.mark_peer_alive()
+        self.writer.count_as_pong()
         try:
-            frame = parse_frame(message)
-        except FrameError as error:
-            self._report(str(error), [], error.seq, error.has_seq)
+            submission = parse_submission(message)
+        except SubmissionError as error:
+            self._send_error(str(error), [], error.seq, error.has_seq)
             return None
-        if not frame.readings:
-            self._answer(frame, [])
-            return None
-        self._unsettled += len(frame.readings)
-        self.ingest.submit(frame.readings, functools.partial(self._settled, frame))
+        self._unsettled += len(submission.readings)
+        self.ingest.submit(submission, self._answer)
         if self._unsettled > self.config.controller_window:
             # Backpressure: Tornado reads nothing more from this socket until this resolves.
             self._resume = asyncio.get_running_loop().create_future()
@@ -63,35 +60,32 @@ class TelemetryHandler(SocketHandler):
     def connected(cls) -> list[SocketHandler]:
         return list(cls.controllers)
 
-    def _settled(self, frame: Frame, stored: Stored | None, error: Exception | None) -> None:
-        self._unsettled -= len(frame.readings)
+    def _answer(self, receipt: Receipt) -> None:
+        """The error frame for whatever was not stored, then the ack if the controller asked for one."""
+        submission = receipt.submission
+        self._unsettled -= len(submission.readings)
         if self._unsettled <= self.config.controller_window // 2:
             self._wake()
-        if error is not None:
-            payload = {"type": "error", "message": "not stored: the database is unavailable; send again",
-                       "retry": True}
-            if frame.has_seq:
-                payload["seq"] = frame.seq
-            self.send_json(payload)
+        if receipt.retry:
+            self._send_error(receipt.summary, [], submission.seq, submission.has_seq, retry=True)
             return
-        self._answer(frame, stored)
+        if receipt.problems:
+            self._send_error(receipt.summary, receipt.problems, submission.seq, submission.has_seq)
+        if submission.has_seq and receipt.stored_count:
+            self.writer.send_json({"type": "ack", "seq": submission.seq, "public_ids": receipt.public_ids})
 
-    def _answer(self, frame: Frame, stored: Stored) -> None:
-        """The error frame for whatever was not stored, then the ack if the frame asked for one."""
-        result = outcome(frame, stored)
-        if result.problems:
-            self._report(result.summary, result.problems, frame.seq, frame.has_seq)
-        if frame.has_seq and result.stored_count:
-            self.send_json({"type": "ack", "seq": frame.seq, "public_ids": result.public_ids})
-
-    def _report(self, message: str, problems: list[dict[str, Any]], seq: Any, has_seq: bool) -> None:
-        log.info("rejected from controller %s: %s", self.peer(), message)
+    def _send_error(self, message: str, problems: list[dict[str, Any]], seq: Any, has_seq: bool,
+                    retry: bool = False) -> None:
         payload: dict[str, Any] = {"type": "error", "message": message}
+        if retry:
+            payload["retry"] = True
+        else:
+            log.info("rejected from controller %s: %s", self.peer(), message)
         if problems:
             payload["errors"] = problems
         if has_seq:
             payload["seq"] = seq
-        self.send_json(payload)
+        self.writer.send_json(payload)
 
     def _wake(self) -> None:
         if self._resume is not None and not self._resume.done():

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import momoko
 from psycopg2.extras import RealDictCursor
 
 from models.readings import Reading
+from models.timestamps import utc_text
 
 PUBLIC_ID_BYTES = 12  # 96 random bits, 16 URL-safe characters
 
@@ -50,7 +52,7 @@ def _array(elements: Iterable[str]) -> str:
 
     Elements go in unquoted, so none may hold a comma, brace, quote, backslash or space: ids we
     generate are URL-safe base64, timestamps and floats are ours, and event ids have passed
-    readings.EVENT_ID, which allows only letters, digits and _ . : -.
+    public_ids.PUBLIC_ID, which allows only letters, digits and _ . : -.
     """
     return "{" + ",".join(elements) + "}"
 
@@ -77,7 +79,7 @@ async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading]) -> lis
             "cursor": rows[public_id][1],
         }
         if public_id in rows else None
-        for public_id, reading in zip(public_ids, readings)
+        for public_id, reading in zip(public_ids, readings, strict=True)
     ]
 
 
@@ -115,7 +117,8 @@ class Filters:
     until: datetime | None = None
 
     def sql(self) -> tuple[str, list[Any]]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if self.events:
             clauses.append("e.public_id = ANY(%s)")
             params.append(list(self.events))
@@ -131,8 +134,7 @@ class Filters:
         return "".join(" AND " + clause for clause in clauses), params
 
 
-_SHAPE = """d.public_id, d.value,
-    to_char(d.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp,
+_SHAPE = f"""d.public_id, d.value, {utc_text("d.recorded_at")} AS timestamp,
     e.public_id AS event_public_id, x.public_id AS experiment_public_id,
     d.txid::text || '-' || d.id AS cursor"""
 _FROM = """datapoints d JOIN events e ON e.id = d.event_id

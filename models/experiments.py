@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import momoko
 import psycopg2
 from psycopg2.extras import RealDictCursor
 
-from models.readings import format_timestamp
+from models.timestamps import format_timestamp, utc_text
 
 _COLUMNS = "public_id, name, started_at, stopped_at"
 
@@ -81,8 +82,7 @@ async def export_rows(db: momoko.Pool, public_id: str, chunk_rows: int) -> Async
         await conn.execute("BEGIN READ ONLY")
         await conn.execute(
             "DECLARE export NO SCROLL CURSOR FOR"
-            " SELECT to_char(d.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-            " e.public_id, d.value, e.unit"
+            f" SELECT {utc_text('d.recorded_at')}, e.public_id, d.value, e.unit"
             " FROM datapoints d JOIN events e ON e.id = d.event_id"
             " WHERE d.experiment_id = (SELECT id FROM experiments WHERE public_id = %s)"
             " ORDER BY d.recorded_at, d.id", (public_id,))

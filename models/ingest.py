@@ -1,23 +1,41 @@
-"""The ingest queue: readings from every connection, coalesced into one INSERT at a time."""
+"""The ingest queue: submissions from every connection, coalesced into one INSERT at a time, each answered
+with a receipt."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import momoko
 
 from models.database import UNAVAILABLE
 from models.datapoints import insert_datapoints
-from models.readings import Reading
+from models.readings import Submission
 
 log = logging.getLogger("webmacs.ingest")
 
-Stored = list[dict[str, Any] | None]
-# Called once per submission after its statement finished: the stored datapoints aligned with
-# the submitted readings (None where the event is unknown), or the error that stored nothing.
-Done = Callable[[Stored | None, Exception | None], None]
+
+@dataclass(slots=True)
+class Receipt:
+    """What became of one submission: positions in `public_ids` line up with the message's items."""
+
+    submission: Submission
+    datapoints: list[dict[str, Any]]  # what was stored, in the stream's shape
+    public_ids: list[str | None]  # per item: the stored datapoint's id, or None
+    problems: list[dict[str, Any]]  # per refused item: its index (in a batch), field and why
+    summary: str  # one line for logs and error messages; empty when everything was stored
+    retry: bool = False  # nothing was stored because the database is unavailable: send it again
+
+    @property
+    def stored_count(self) -> int:
+        return len(self.datapoints)
+
+
+# Called once per submission, when its statement has finished.
+Done = Callable[[Receipt], None]
 
 
 class IngestQueue:
@@ -34,31 +52,30 @@ class IngestQueue:
         self._on_committed = on_committed
         self._announce = announce  # told of the same datapoints after on_committed: the relay tells other processes
         self._max_rows = max_rows
-        self._waiting: list[tuple[Sequence[Reading], Done]] = []
+        self._waiting: list[tuple[Submission, Done]] = []
         self._flushing: asyncio.Task[None] | None = None
         self._statement: asyncio.Future[None] | None = None  # the one in flight, until its callbacks ran
         self.committed_rows = 0
 
     @property
     def waiting_rows(self) -> int:
-        return sum(len(readings) for readings, _ in self._waiting)
+        return sum(len(submission.readings) for submission, _ in self._waiting)
 
-    def submit(self, readings: Sequence[Reading], done: Done) -> None:
-        """Queue readings for the next statement; `done` is called once they are committed or failed."""
-        self._waiting.append((readings, done))
+    def submit(self, submission: Submission, done: Done) -> None:
+        """Queue the submission's readings for the next statement; `done` gets its receipt once they are
+        committed or failed (at once, if there is nothing to store)."""
+        if not submission.readings:
+            _guarded(done, _receipt(submission, []))
+            return
+        self._waiting.append((submission, done))
         if self._flushing is None:
             self._flushing = asyncio.ensure_future(self._flush())
 
-    async def store(self, readings: Sequence[Reading]) -> Stored:
-        """Submit and wait: the stored datapoints, or the error that stored nothing."""
-        result: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-
-        def done(stored: Stored | None, error: Exception | None) -> None:
-            if not result.done():
-                result.set_exception(error) if error is not None else result.set_result(stored or [])
-
-        self.submit(readings, done)
-        return await result
+    async def store(self, submission: Submission) -> Receipt:
+        """Submit and wait for the receipt."""
+        receipt: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        self.submit(submission, receipt.set_result)
+        return await receipt
 
     async def drain(self) -> None:
         """Wait until everything submitted so far has been written (or has failed)."""
@@ -83,10 +100,10 @@ class IngestQueue:
         finally:
             self._flushing = None
 
-    def _take(self) -> list[tuple[Sequence[Reading], Done]]:
+    def _take(self) -> list[tuple[Submission, Done]]:
         rows = 0
-        for count, (readings, _) in enumerate(self._waiting):
-            rows += len(readings)
+        for count, (submission, _) in enumerate(self._waiting):
+            rows += len(submission.readings)
             if rows > self._max_rows and count > 0:
                 break
         else:
@@ -94,8 +111,8 @@ class IngestQueue:
         taken, self._waiting = self._waiting[:count], self._waiting[count:]
         return taken
 
-    async def _write(self, submissions: list[tuple[Sequence[Reading], Done]]) -> None:
-        readings = [reading for batch, _ in submissions for reading in batch]
+    async def _write(self, submissions: list[tuple[Submission, Done]]) -> None:
+        readings = [reading for submission, _ in submissions for reading in submission.readings]
         try:
             stored = await insert_datapoints(self._db, readings)
         except Exception as error:
@@ -103,13 +120,14 @@ class IngestQueue:
                 log.warning("could not store %d readings: %s", len(readings), error)
             else:
                 log.exception("could not store %d readings", len(readings))
-            for _, done in submissions:
-                _guarded(done, None, error)
+            for submission, done in submissions:
+                _guarded(done, _unstored(submission))
             return
         start = 0
-        for batch, done in submissions:
-            _guarded(done, stored[start:start + len(batch)], None)
-            start += len(batch)
+        for submission, done in submissions:
+            end = start + len(submission.readings)
+            _guarded(done, _receipt(submission, stored[start:end]))
+            start = end
         # Acks first: with a thousand subscribers the broadcast takes milliseconds, and the
         # controllers' acks should not wait for it.
         committed = [datapoint for datapoint in stored if datapoint is not None]
@@ -118,6 +136,30 @@ class IngestQueue:
             _guarded(self._on_committed, committed)
             if self._announce is not None:
                 _guarded(self._announce, committed)
+
+
+def _receipt(submission: Submission, stored: list[dict[str, Any] | None]) -> Receipt:
+    """Validation problems and what the database refused (unknown events), item by item."""
+    public_ids: list[str | None] = [None] * submission.size
+    problems = list(submission.problems)
+    for reading, datapoint in zip(submission.readings, stored, strict=True):
+        if datapoint is not None:
+            public_ids[reading.index or 0] = datapoint["public_id"]
+        else:
+            problem = {"field": "event_public_id", "message": f"unknown event {reading.event_public_id!r}"}
+            problems.append(problem if reading.index is None else {"index": reading.index, **problem})
+    if submission.batch:
+        problems.sort(key=lambda problem: problem["index"])
+        summary = f"{len(problems)} of {submission.size} readings were not stored" if problems else ""
+    else:
+        summary = problems[0]["message"] if problems else ""
+    datapoints = [datapoint for datapoint in stored if datapoint is not None]
+    return Receipt(submission, datapoints, public_ids, problems, summary)
+
+
+def _unstored(submission: Submission) -> Receipt:
+    return Receipt(submission, [], [None] * submission.size, [], "not stored: the database is unavailable; send again",
+                   retry=True)
 
 
 def _guarded(callback: Callable[..., None], *args: Any) -> None:

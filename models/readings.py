@@ -1,21 +1,21 @@
-"""What a controller may send: one reading or a batch, validated item by item before anything is stored."""
+"""What a controller may send: one reading or a batch, parsed item by item into a Submission before anything
+is stored."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from models import public_ids
+from models.timestamps import format_timestamp
+
 MAX_BATCH = 500
-MAX_EVENT_ID_LENGTH = 64
-# The same rule as the events table's CHECK: an id outside it cannot name an event.
-EVENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,%d}\Z" % MAX_EVENT_ID_LENGTH)
 # Controllers' clocks drift; a reading from further ahead than this is a broken clock, not the future.
 MAX_CLOCK_AHEAD = timedelta(days=1)
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -27,8 +27,8 @@ class Reading:
 
 
 @dataclass(slots=True)
-class Frame:
-    """One inbound message: the readings worth storing, and what was wrong with the others."""
+class Submission:
+    """One inbound message, parsed: the readings worth storing, and what was wrong with the others."""
 
     seq: Any = None
     has_seq: bool = False
@@ -38,7 +38,7 @@ class Frame:
     size: int = 0  # items in the message, valid or not
 
 
-class FrameError(ValueError):
+class SubmissionError(ValueError):
     """The message as a whole cannot be read; nothing in it is stored."""
 
     def __init__(self, message: str, seq: Any = None, has_seq: bool = False) -> None:
@@ -47,46 +47,46 @@ class FrameError(ValueError):
         self.has_seq = has_seq
 
 
-def parse_frame(text: str | bytes, now: datetime | None = None) -> Frame:
-    """Validate a controller message; raises FrameError when it cannot be read at all."""
+def parse_submission(text: str | bytes, now: datetime | None = None) -> Submission:
+    """Validate a controller message; raises SubmissionError when it cannot be read at all."""
     try:
         message = json.loads(text)
     except (ValueError, RecursionError):
-        raise FrameError("message is not valid JSON") from None
+        raise SubmissionError("message is not valid JSON") from None
     if not isinstance(message, dict):
-        raise FrameError("message must be a JSON object: a reading or {\"datapoints\": [...]}")
+        raise SubmissionError("message must be a JSON object: a reading or {\"datapoints\": [...]}")
 
-    frame = Frame()
+    submission = Submission()
     if "seq" in message:
-        frame.seq, frame.has_seq = message["seq"], True
-        if not _is_seq(frame.seq):
-            raise FrameError("seq must be a number or a string")
+        submission.seq, submission.has_seq = message["seq"], True
+        if not _is_seq(submission.seq):
+            raise SubmissionError("seq must be a number or a string")
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if "datapoints" in message:
         items = message["datapoints"]
         if not isinstance(items, list):
-            raise FrameError("datapoints must be a list of readings", frame.seq, frame.has_seq)
+            raise SubmissionError("datapoints must be a list of readings", submission.seq, submission.has_seq)
         if len(items) > MAX_BATCH:
-            raise FrameError(f"a batch holds at most {MAX_BATCH} readings, this one has {len(items)}",
-                             frame.seq, frame.has_seq)
-        frame.batch = True
+            raise SubmissionError(f"a batch holds at most {MAX_BATCH} readings, this one has {len(items)}",
+                                  submission.seq, submission.has_seq)
+        submission.batch = True
         for index, item in enumerate(items):
-            _add_item(frame, item, index, now)
+            _add_item(submission, item, index, now)
     else:
-        _add_item(frame, message, None, now)
-    return frame
+        _add_item(submission, message, None, now)
+    return submission
 
 
-def _add_item(frame: Frame, item: Any, index: int | None, now: datetime) -> None:
-    frame.size += 1
+def _add_item(submission: Submission, item: Any, index: int | None, now: datetime) -> None:
+    submission.size += 1
     try:
-        frame.readings.append(_reading(item, index, now))
+        submission.readings.append(_reading(item, index, now))
     except _Invalid as invalid:
         problem: dict[str, Any] = {"field": invalid.field, "message": str(invalid)}
         if index is not None:
             problem = {"index": index, **problem}
-        frame.problems.append(problem)
+        submission.problems.append(problem)
 
 
 class _Invalid(ValueError):
@@ -102,16 +102,16 @@ def _reading(item: Any, index: int | None, now: datetime) -> Reading:
     event = item.get("event_public_id")
     if not isinstance(event, str) or not event:
         raise _Invalid("event_public_id", "event_public_id is required and must be a non-empty string")
-    if not EVENT_ID.match(event):
-        raise _Invalid("event_public_id", f"event_public_id {event[:MAX_EVENT_ID_LENGTH]!r} is not an event id: "
-                       f"at most {MAX_EVENT_ID_LENGTH} letters, digits and _ . : -")
+    if not public_ids.PUBLIC_ID.match(event):
+        raise _Invalid("event_public_id", f"event_public_id {event[:public_ids.MAX_LENGTH]!r} is not an event id: "
+                       + public_ids.RULE)
 
-    value = item.get("value")
+    number = item.get("value")
     # bool is an int subclass in Python, but true is not a measurement.
-    if type(value) not in (int, float):
+    if not isinstance(number, (int, float)) or isinstance(number, bool):
         raise _Invalid("value", "value is required and must be a number")
     try:
-        value = float(value)
+        value = float(number)
     except OverflowError:
         value = math.inf
     if not math.isfinite(value):
@@ -149,46 +149,9 @@ def _parse_timestamp(text: str, now: datetime) -> datetime:
     return moment
 
 
-def format_timestamp(moment: datetime) -> str:
-    """UTC with millisecond precision and a Z suffix, as the spec shows."""
-    utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return utc.isoformat(timespec="milliseconds") + "Z"
-
-
 def _is_seq(seq: Any) -> bool:
     if isinstance(seq, bool):
         return False
     if isinstance(seq, float):
         return math.isfinite(seq)
     return isinstance(seq, (int, str))
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What became of a frame once its statement ran: positions line up with the frame's items."""
-
-    public_ids: list[str | None]
-    problems: list[dict[str, Any]]
-    summary: str  # one line for logs and error messages; empty when everything was stored
-
-    @property
-    def stored_count(self) -> int:
-        return sum(1 for public_id in self.public_ids if public_id)
-
-
-def outcome(frame: Frame, stored: list[dict[str, Any] | None]) -> Outcome:
-    """Combine validation problems with what the database refused (unknown events)."""
-    public_ids: list[str | None] = [None] * frame.size
-    problems = list(frame.problems)
-    for reading, datapoint in zip(frame.readings, stored):
-        if datapoint is not None:
-            public_ids[reading.index or 0] = datapoint["public_id"]
-        else:
-            problem = {"field": "event_public_id", "message": f"unknown event {reading.event_public_id!r}"}
-            problems.append(problem if reading.index is None else {"index": reading.index, **problem})
-    if frame.batch:
-        problems.sort(key=lambda problem: problem["index"])
-        summary = f"{len(problems)} of {frame.size} readings were not stored" if problems else ""
-    else:
-        summary = problems[0]["message"] if problems else ""
-    return Outcome(public_ids, problems, summary)

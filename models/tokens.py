@@ -1,4 +1,4 @@
-"""Signed access tokens (JWT, HS256): issuing them and checking them."""
+"""Signed access tokens (JWT, HS256): issuing them, checking them, and revoking them before they expire."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
+import momoko
+
+from models.roles import ROLES
 
 ALGORITHM = "HS256"  # pinned: the algorithm is ours to choose, never the token's
-ROLES = ("admin", "operator", "viewer", "controller")
-PUBLISHING_ROLES = frozenset({"controller", "admin"})
 _TTL = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -66,3 +67,25 @@ def verify_token(secret: str, token: str | None) -> Principal:
         raise TokenError("token has an unknown role")
     return Principal(subject=claims["sub"], role=role, token_id=str(claims.get("jti", "")),
                      expires_at=int(claims["exp"]))
+
+
+async def check_token(db: momoko.Pool, secret: str, token: str | None) -> Principal:
+    """The token's principal if it is valid and not revoked; TokenError says why not.
+    Raises one of database.UNAVAILABLE when revocation cannot be checked."""
+    principal = verify_token(secret, token)
+    if await is_revoked(db, principal.token_id):
+        raise TokenError("token revoked")
+    return principal
+
+
+async def revoke_token(db: momoko.Pool, token_id: str, expires_at: int) -> None:
+    """Refuse this token from now on; rows of tokens that have expired anyway are dropped on the way."""
+    await db.execute(
+        "INSERT INTO revoked_tokens (jti, expires_at) VALUES (%s, to_timestamp(%s)) ON CONFLICT DO NOTHING;"
+        " DELETE FROM revoked_tokens WHERE expires_at < now() - interval '1 minute'",
+        (token_id, expires_at))
+
+
+async def is_revoked(db: momoko.Pool, token_id: str) -> bool:
+    cursor = await db.execute("SELECT 1 FROM revoked_tokens WHERE jti = %s", (token_id,))
+    return cursor.fetchone() is not None

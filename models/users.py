@@ -1,4 +1,4 @@
-"""Accounts: users with a role and a scrypt password hash, and revoked tokens."""
+"""Accounts: users with a role and a scrypt password hash."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import momoko
 import psycopg2
 from psycopg2.extras import RealDictCursor
 
-USER_ROLES = ("admin", "operator", "viewer")
 # scrypt cost, stored with every hash so it can be raised later without breaking old ones.
 # 2**15 * 8 * 128 bytes = 32 MiB and about 0.1 s per hash on a 2-core machine.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -80,18 +79,6 @@ async def authenticate(db: momoko.Pool, email: str, password: str) -> dict[str, 
     if not await in_thread(password_matches, password, row["password_hash"]):
         return None
     return _public(row)
-
-
-async def revoke_token(db: momoko.Pool, token_id: str, expires_at: int) -> None:
-    await db.execute(
-        "INSERT INTO revoked_tokens (jti, expires_at) VALUES (%s, to_timestamp(%s)) ON CONFLICT DO NOTHING;"
-        " DELETE FROM revoked_tokens WHERE expires_at < now() - interval '1 minute'",
-        (token_id, expires_at))
-
-
-async def is_revoked(db: momoko.Pool, token_id: str) -> bool:
-    cursor = await db.execute("SELECT 1 FROM revoked_tokens WHERE jti = %s", (token_id,))
-    return cursor.fetchone() is not None
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 // Who is signed in. Kept in sessionStorage: the token lives as long as this browser tab's session.
 import { reactive } from "vue";
+import env from "./env.js";
 
 const STORAGE_KEY = "webmacs.session";
 
@@ -15,8 +16,9 @@ export function signOut(notice = null) {
   sessionStorage.removeItem(STORAGE_KEY);
 }
 
+// The roles that may change things come from the server (models/roles.py), through the generated env.
 export function mayOperate() {
-  return ["admin", "operator"].includes(session.user?.role);
+  return env.editorRoles.includes(session.user?.role);
 }
 
 function restore() {

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import psycopg2
 import pytest
 
 from app import WebMACS
 from conf import settings as config
-from handlers.auth import LoginHandler, LoginThrottle
 from handlers.stream import StreamHandler
 from handlers.telemetry import TelemetryHandler
 from models import database
@@ -53,16 +52,17 @@ def sql(database_url: str) -> Iterator[psycopg2.extensions.connection]:
 
 @pytest.fixture
 def app(request: pytest.FixtureRequest, io_loop, database_url: str, sql) -> Iterator[WebMACS]:
-    """The application as `serve` builds it; `@pytest.mark.settings(...)` changes its settings."""
+    """The application as `serve` builds, starts and stops it; `@pytest.mark.settings(...)` changes its settings."""
     marker = request.node.get_closest_marker("settings")
     settings = config.load(environ={}, jwt_secret=TEST_SECRET, **(marker.kwargs if marker else {}))
     pool = io_loop.run_sync(lambda: database.connect_pool(database_url, settings.db_pool_size))
+    # The registries are class attributes (one per endpoint): a socket the last test left closing is not ours.
     StreamHandler.subscribers.clear()
-    StreamHandler.laggards_dropped = 0
     TelemetryHandler.controllers.clear()
-    LoginHandler.throttle = LoginThrottle()
-    application = WebMACS(settings, pool)
+    application = WebMACS(settings, pool, database_url)
+    io_loop.run_sync(application.start)
     yield application
+    io_loop.run_sync(application.stop)
     pool.close()
 
 

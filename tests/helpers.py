@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import json
@@ -15,14 +16,18 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import jwt
+import psycopg2
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from handlers.base import SocketHandler
+from models.timestamps import utc_text
 from models.tokens import issue_token
 from models.users import hash_password
 
@@ -57,7 +62,7 @@ class Peer:
         """True if no message arrives within `seconds`."""
         try:
             text = await asyncio.wait_for(self.conn.read_message(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return True
         return text is None
 
@@ -111,14 +116,13 @@ class Server:
         return peer
 
     def subscribers(self) -> int:
-        from handlers.stream import StreamHandler
-        return len(StreamHandler.subscribers)
+        return SocketHandler.counts()["subscribers"]
+
+    def controllers(self) -> int:
+        return SocketHandler.counts()["controllers"]
 
     async def health(self) -> tuple[int, dict[str, Any]]:
-        try:
-            response = await self.http.fetch(self.url("/healthz", "http"))
-        except HTTPClientError as error:
-            response = error.response
+        response = await self.http.fetch(self.url("/healthz", "http"), raise_error=False)
         return response.code, json.loads(response.body)
 
     async def wait_for(self, condition: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT) -> None:
@@ -136,14 +140,12 @@ class Server:
         """Every stored datapoint in the spec's shape (without the cursor), in insert order."""
         with self.sql.cursor() as cur:
             cur.execute(
-                "SELECT d.public_id, d.value,"
-                " to_char(d.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
-                " e.public_id, x.public_id"
+                f"SELECT d.public_id, d.value, {utc_text('d.recorded_at')}, e.public_id, x.public_id"
                 " FROM datapoints d JOIN events e ON e.id = d.event_id"
                 " LEFT JOIN experiments x ON x.id = d.experiment_id ORDER BY d.id"
             )
             names = ("public_id", "value", "timestamp", "event_public_id", "experiment_public_id")
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     async def api(self, method: str, path: str, body: Any = None, token: str | None = None,
                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -154,11 +156,8 @@ class Server:
         payload = None if body is None else (body if isinstance(body, (str, bytes)) else json.dumps(body))
         if payload is None and method in ("POST", "PUT", "PATCH"):
             payload = ""
-        try:
-            response = await self.http.fetch(self.url("/api/v1" + path, "http"), method=method,
-                                             headers=request_headers, body=payload)
-        except HTTPClientError as error:
-            response = error.response
+        response = await self.http.fetch(self.url("/api/v1" + path, "http"), method=method,
+                                         headers=request_headers, body=payload, raise_error=False)
         return response.code, json.loads(response.body) if response.body else None
 
     def add_user(self, email: str, role: str) -> None:
@@ -174,6 +173,46 @@ class Server:
 @functools.cache
 def _user_password_hash() -> str:
     return hash_password(USER_PASSWORD)  # once per run: scrypt is slow on purpose
+
+
+@contextlib.contextmanager
+def database_unreachable(server: Server) -> Iterator[None]:
+    """Refuse new connections to the test database and cut the server's existing ones."""
+    name = server.sql.info.dbname
+    admin = psycopg2.connect(server.sql.dsn, dbname="postgres")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            try:
+                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                            " WHERE datname = %s AND pid <> %s", (name, server.sql.info.backend_pid))
+                yield
+            finally:
+                cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        admin.close()
+
+
+def raw_subscriber(port: int, receive_buffer: int) -> socket.socket:
+    """A stream client that completes the handshake and then never reads again."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws/datapoints/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)  # byte by byte: not one byte of the stream beyond the headers
+    assert response.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`python app.py ARGS` as a user runs it; output captured as text."""
+    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def env_of(module_text: str) -> dict[str, Any]:

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import jwt
 import pytest
 
-from tests.helpers import serving
+from tests.helpers import run_app, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_SECRET = "s" * 48
-
-
-def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture

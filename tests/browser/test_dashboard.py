@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
@@ -164,5 +165,5 @@ async def test_datapoints_page_filters_pages_and_downloads_an_experiments_csv(se
             await page.get_by_role("link", name="Download CSV").click()
         download = await downloading.value
         assert download.suggested_filename == "exp_ramp.csv"
-        lines = open(await download.path(), encoding="utf-8").read().splitlines()
+        lines = Path(await download.path()).read_text(encoding="utf-8").splitlines()
         assert lines[0] == "timestamp,event,value,unit" and len(lines) == 1 + 35

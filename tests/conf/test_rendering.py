@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import env_of
-from tests.test_app import run_app
+from tests.helpers import env_of, run_app
 
 
 def test_renders_urls_and_client_timings_from_the_settings(tmp_path):

@@ -1,4 +1,5 @@
-"""Tokens on /ws/controller/telemetry (and on the stream when required): refused with 1008, nothing stored."""
+"""handlers/base.py's token checks on the WebSockets: /ws/controller/telemetry (and the stream when required)
+refuses a bad token with 1008, and nothing it sent is stored."""
 
 from __future__ import annotations
 

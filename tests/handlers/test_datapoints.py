@@ -92,7 +92,8 @@ async def test_pages_are_newest_first_with_total_and_filters(server):
 
 @pytest.mark.parametrize("query, field", [("page_size=0", "page_size"), ("page_size=1001", "page_size"),
                                           ("page=x", "page"), ("page=%C2%B2", "page"), ("after=abc", "after"),
-                                          ("after=24626378420312965586-1", "after"), ("after=1-%C2%B2", "after"), ("from=yesterday", "from"),
+                                          ("after=24626378420312965586-1", "after"), ("after=1-%C2%B2", "after"),
+                                          ("from=yesterday", "from"),
                                           ("after=0&limit=5000", "limit")])
 @pytest.mark.gen_test
 async def test_bad_listing_arguments_are_a_400_naming_them(server, query, field):

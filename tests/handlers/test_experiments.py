@@ -6,10 +6,19 @@ import asyncio
 import csv
 import io
 import tracemalloc
+from typing import TypedDict
 
 import pytest
 
 from tests.helpers import SPEC_READING
+
+
+class Received(TypedDict):
+    """What the export's streaming callback counted."""
+
+    bytes: int
+    lines: int
+    head: bytes
 
 
 @pytest.mark.gen_test
@@ -69,7 +78,7 @@ async def test_csv_export_of_a_large_experiment_streams_with_bounded_memory(serv
         " (SELECT id FROM experiments WHERE public_id = 'exp_big'), g / 10.0,"
         " timestamptz '2025-01-15 00:00:00Z' + g * interval '1 millisecond'"
         " FROM generate_series(1, %s) g", rows)
-    received = {"bytes": 0, "lines": 0, "head": b""}
+    received: Received = {"bytes": 0, "lines": 0, "head": b""}
 
     def take(chunk: bytes) -> None:  # count, do not keep: the memory measured is the server's
         received["bytes"] += len(chunk)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-
-import psycopg2
 import pytest
 
-from tests.helpers import SPEC_READING
+from tests.helpers import SPEC_READING, database_unreachable
 
 
 @pytest.mark.gen_test
@@ -19,19 +16,19 @@ async def test_health_reports_database_and_connection_counts(server):
 
     await server.connect_stream()
     controller = await server.connect_controller()
-    await server.wait_for(lambda: server.app.ingest is not None and len(_controllers()) == 1)
+    await server.wait_for(lambda: server.controllers() == 1)
     status, health = await server.health()
     assert (health["subscribers"], health["controllers"]) == (1, 1)
 
     controller.close()
-    await server.wait_for(lambda: len(_controllers()) == 0)
+    await server.wait_for(lambda: server.controllers() == 0)
     assert (await server.health())[1]["controllers"] == 0
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_database_outage_answers_503_and_unstored_readings_are_not_acked(server):
     controller = await server.connect_controller()
-    with _database_unreachable(server):
+    with database_unreachable(server):
         status, health = await server.health()
         assert status == 503 and health["database"] == "unreachable"
 
@@ -47,29 +44,5 @@ async def test_database_outage_answers_503_and_unstored_readings_are_not_acked(s
     assert [row["public_id"] for row in server.rows()] == ack["public_ids"]
 
 
-def _controllers():
-    from handlers.telemetry import TelemetryHandler
-    return TelemetryHandler.controllers
-
-
 async def _healthy(server) -> bool:
     return (await server.health())[0] == 200
-
-
-@contextlib.contextmanager
-def _database_unreachable(server):
-    """Refuse new connections to the test database and cut the server's existing ones."""
-    name = server.sql.info.dbname
-    admin = psycopg2.connect(server.sql.dsn, dbname="postgres")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            try:
-                cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                            " WHERE datname = %s AND pid <> %s", (name, server.sql.info.backend_pid))
-                yield
-            finally:
-                cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    finally:
-        admin.close()

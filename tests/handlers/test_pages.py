@@ -22,7 +22,9 @@ async def fetch(server, path: str, **options):
 async def test_every_module_in_the_import_map_is_served_as_javascript(server):
     page = await fetch(server, "/")
     assert page.code == 200 and b'<div id="app">' in page.body
-    import_map = json.loads(re.search(rb'<script type="importmap">(.*?)</script>', page.body, re.S).group(1))
+    found = re.search(rb'<script type="importmap">(.*?)</script>', page.body, re.S)
+    assert found is not None, "the page has no import map"
+    import_map = json.loads(found.group(1))
     for url in [*import_map["imports"].values(), "/static/app.js", "/static/realtime.js"]:
         response = await fetch(server, url)
         assert response.code == 200, url

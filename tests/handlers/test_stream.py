@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import socket
 
 import pytest
-from tornado.websocket import WebSocketError
 from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketError
 
-from tests.helpers import SPEC_READING
+from tests.helpers import SPEC_READING, raw_subscriber
 
 
 @pytest.mark.gen_test
@@ -31,7 +29,7 @@ async def test_disconnected_subscriber_is_removed_from_the_broadcast_group(serve
 
 @pytest.mark.gen_test
 async def test_subscriber_whose_socket_vanished_is_dropped_on_next_broadcast(server):
-    raw = await asyncio.get_running_loop().run_in_executor(None, _raw_subscriber, server.port, 1 << 16)
+    raw = await asyncio.get_running_loop().run_in_executor(None, raw_subscriber, server.port, 1 << 16)
     await server.wait_for(lambda: server.subscribers() == 1)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     raw.close()  # an abortive close (RST), as when a laptop drops off the network
@@ -67,7 +65,7 @@ async def test_configured_origin_is_allowed(server):
 @pytest.mark.gen_test(timeout=60)
 async def test_subscriber_that_stops_reading_is_cut_off_while_others_keep_receiving(server):
     reader = await server.connect_stream()
-    stalled = await asyncio.get_running_loop().run_in_executor(None, _raw_subscriber, server.port, 4096)
+    stalled = await asyncio.get_running_loop().run_in_executor(None, raw_subscriber, server.port, 4096)
     await server.wait_for(lambda: server.subscribers() == 2)
     controller = await server.connect_controller()
 
@@ -87,27 +85,12 @@ async def test_subscriber_that_stops_reading_is_cut_off_while_others_keep_receiv
     stalled.close()
 
 
-def _raw_subscriber(port: int, receive_buffer: int) -> socket.socket:
-    """A stream client that completes the handshake and then never reads again."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws/datapoints/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(1)  # byte by byte: not one byte of the stream beyond the headers
-    assert response.startswith(b"HTTP/1.1 101")
-    return sock
-
-
 @pytest.mark.settings(subscriber_stall_timeout=0.5)
 @pytest.mark.gen_test(timeout=60)
 async def test_stalled_subscriber_on_a_quiet_stream_is_cut_off_within_seconds(server, caplog):
     """At a few readings a second the byte limit would take minutes; being behind all along counts too."""
     reader = await server.connect_stream()
-    stalled = await asyncio.get_running_loop().run_in_executor(None, _raw_subscriber, server.port, 4096)
+    stalled = await asyncio.get_running_loop().run_in_executor(None, raw_subscriber, server.port, 4096)
     await server.wait_for(lambda: server.subscribers() == 2)
     controller = await server.connect_controller()
 

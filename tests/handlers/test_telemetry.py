@@ -180,7 +180,8 @@ BAD_FRAMES = [
     pytest.param("not json", "message is not valid JSON", id="not-json"),
     pytest.param("[1, 2]", "message must be a JSON object", id="array"),
     pytest.param('"hello"', "message must be a JSON object", id="string"),
-    pytest.param('{"datapoints": {"event_public_id": "evt_temp01"}}', "datapoints must be a list", id="datapoints-object"),
+    pytest.param('{"datapoints": {"event_public_id": "evt_temp01"}}', "datapoints must be a list",
+                 id="datapoints-object"),
     pytest.param('{"seq": true, "event_public_id": "evt_temp01", "value": 1}', "seq must be a number or a string",
                  id="seq-boolean"),
 ]

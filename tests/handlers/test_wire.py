@@ -1,15 +1,16 @@
-"""Heartbeats: Tornado's pings at WS_HEARTBEAT_INTERVAL, silent peers dropped, busy controllers kept."""
+"""handlers/wire.py and the heartbeat settings: Tornado's pings at WS_HEARTBEAT_INTERVAL, silent peers dropped,
+busy controllers kept (their readings count as pongs)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
 import pytest
 
-from tests.handlers.test_stream import _raw_subscriber
-from tests.helpers import SPEC_READING
+from tests.helpers import SPEC_READING, raw_subscriber
 
 
 @pytest.mark.settings(heartbeat_interval=0.2)
@@ -19,7 +20,7 @@ async def test_pings_arrive_at_the_configured_interval_on_both_endpoints(server)
         pings: list[float] = []
         peer.conn.on_ping = lambda data, pings=pings: pings.append(time.monotonic())
         await asyncio.sleep(1.1)
-        gaps = sorted(later - earlier for earlier, later in zip(pings, pings[1:]))
+        gaps = sorted(later - earlier for earlier, later in itertools.pairwise(pings))
         assert 3 <= len(pings) <= 6, pings
         assert 0.15 < gaps[len(gaps) // 2] < 0.3, gaps  # the median gap: robust to one late tick
 
@@ -28,7 +29,7 @@ async def test_pings_arrive_at_the_configured_interval_on_both_endpoints(server)
 @pytest.mark.gen_test
 async def test_peer_that_stops_answering_pings_is_dropped(server):
     answering = await server.connect_stream()
-    silent = await asyncio.get_running_loop().run_in_executor(None, _raw_subscriber, server.port, 1 << 16)
+    silent = await asyncio.get_running_loop().run_in_executor(None, raw_subscriber, server.port, 1 << 16)
     await server.wait_for(lambda: server.subscribers() == 2)
 
     # A ping unanswered for one interval starts the close; Tornado then waits 5 s for the peer's
@@ -54,7 +55,7 @@ async def test_controller_faster_than_the_database_is_slowed_down_not_timed_out(
     count = 10_000
     for seq in range(count):  # all queued at once, far more than the window
         controller.send(json.dumps({**SPEC_READING, "seq": seq}))
-    acked = set()
+    acked: set[int] = set()
     while len(acked) < count:
         answer = await controller.receive(timeout=20)
         assert answer["type"] == "ack", answer

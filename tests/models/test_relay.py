@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg2
 import pytest
@@ -13,7 +14,7 @@ from tornado.websocket import websocket_connect
 
 from models import database
 from models.ingest import IngestQueue
-from models.readings import Reading
+from models.readings import Reading, Submission
 from models.relay import APPLICATION_NAME, CHANNEL, Relay
 from models.tokens import issue_token
 from tests.helpers import SPEC_READING, Peer, Serving, serving, spec_shape
@@ -210,15 +211,16 @@ async def test_own_datapoints_read_back_before_their_insert_returned_are_not_rel
     ingest = IngestQueue(LateAnswers(pool, 0.5), on_committed=broadcast.extend, announce=relay.published)
     await relay.start(settled=ingest.written)
     try:
-        storing = asyncio.ensure_future(ingest.store([Reading("evt_temp01", 1.0, "2025-01-15T14:32:10.000Z", None)]))
+        reading = Reading("evt_temp01", 1.0, "2025-01-15T14:32:10.000Z", None)
+        storing = asyncio.ensure_future(ingest.store(Submission(readings=[reading], size=1)))
         await _until(lambda: len(stored_ids(sql)) == 1)  # committed; the INSERT's answer is still on its way
         # Another process stores a datapoint and notifies: the relay reads both rows at once.
         with sql.cursor() as cur:
             cur.execute("INSERT INTO datapoints (public_id, event_id, value, recorded_at)"
                         " SELECT 'dp_fromanotherone', id, 2.0, now() FROM events WHERE public_id = 'evt_temp01'")
             cur.execute("SELECT pg_notify(%s, 'another-process dp_fromanotherone')", (CHANNEL,))
-        [own] = await storing
-        assert own is not None and [d["public_id"] for d in broadcast] == [own["public_id"]]
+        [own] = (await storing).datapoints
+        assert [d["public_id"] for d in broadcast] == [own["public_id"]]
         await _until(lambda: len(relayed) >= 1)
         assert [d["public_id"] for d in relayed] == ["dp_fromanotherone"]
     finally:

@@ -17,4 +17,5 @@ def nginx() -> str:
 
 @pytest.fixture
 def openssl() -> str:
-    return require_tool(shutil.which("openssl"), "openssl is needed to make a throwaway certificate: apt-get install openssl")
+    return require_tool(shutil.which("openssl"),
+                        "openssl is needed to make a throwaway certificate: apt-get install openssl")

@@ -8,8 +8,9 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from conf.profiles import load_profile
 from conf.rendering import render_nginx

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -49,7 +48,9 @@ def test_rendered_configs_in_nginx_folder_are_current(profile):
 def test_nginx_accepts_every_committed_config(profile, nginx, certificate, tmp_path):
     text = (ROOT / "nginx" / f"{profile.stem}.conf").read_text()
     proxy = load_profile(profile, check_files=False).proxy
+    assert proxy is not None, "a committed nginx config comes from a profile with a [proxy] table"
     if proxy.tls:  # the real certificate lives on the server; nginx -t only needs some certificate there
+        assert proxy.tls_certificate is not None and proxy.tls_certificate_key is not None
         text = text.replace(proxy.tls_certificate, certificate[0]).replace(proxy.tls_certificate_key, certificate[1])
     text = text.replace(proxy.access_log, str(tmp_path / "access.log"))  # nginx -t opens it: no root paths
     result = check(nginx, text, tmp_path / "nginx")
@@ -62,9 +63,12 @@ def test_nginx_accepts_plain_http_with_any_number_of_backends(backends, nginx, t
     app = {**APP, "BROADCAST_ACROSS_PROCESSES": len(backends) > 1}
     profile = write_profile(tmp_path, "variant", proxy=proxy_table(backends=backends), app=app)
     text = render(profile)
-    upstream = re.search(r"upstream webmacs_backend \{(.*?)\}", text, re.S).group(1)
-    assert [line.split()[1].rstrip(";") for line in upstream.strip().splitlines() if line.strip().startswith("server")] \
-        == backends
+    found = re.search(r"upstream webmacs_backend \{(.*?)\}", text, re.S)
+    assert found is not None, "no upstream block"
+    upstream = found.group(1)
+    lines = [line.strip() for line in upstream.strip().splitlines()]
+    servers = [line.split()[1].rstrip(";") for line in lines if line.startswith("server")]
+    assert servers == backends
     assert "keepalive 16;" in upstream
     result = check(nginx, text, tmp_path / "nginx")
     assert result.returncode == 0, result.stderr
@@ -83,7 +87,9 @@ def test_nginx_accepts_tls_with_a_self_signed_certificate(nginx, certificate, tm
 
 def test_the_websocket_block_is_the_specs_with_forwarding_headers(tmp_path):
     profile = write_profile(tmp_path, "site", proxy=proxy_table(), app=APP)
-    block = re.search(r"location /ws/ \{(.*?)\}", render(profile), re.S).group(1)
+    found = re.search(r"location /ws/ \{(.*?)\}", render(profile), re.S)
+    assert found is not None, "no location /ws/ block"
+    block = found.group(1)
     directives = [line.strip() for line in block.strip().splitlines()]
     assert directives == [
         "proxy_pass http://webmacs_backend;",

@@ -1,0 +1,154 @@
+"""The bytes under a WebSocket: frames built once and shared, one write in flight per peer, and every
+Tornado internal this project relies on.
+
+Checked against Tornado 6.6.1 (requirements.txt pins it). Below Tornado's public API, and only here:
+- `ws_connection.stream` and its `socket`: ready-made frames go straight to the kernel, and stream
+  sockets get TCP_NOTSENT_LOWAT (guarded by tests/handlers/test_stream.py: slow and stalled
+  subscribers are cut off while the others keep receiving);
+- `ws_connection.server_terminated`: frames arriving after our close are ignored (guarded by
+  tests/handlers/test_base.py: nothing from a refused token is stored);
+- `ws_connection._received_pong`: a busy controller's readings count as its pong (guarded by
+  tests/handlers/test_wire.py: a controller faster than the database is slowed down, not timed out).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import struct
+from asyncio import Future
+from typing import Any
+
+import tornado.websocket
+from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream, StreamClosedError
+
+log = logging.getLogger("webmacs.wire")
+
+TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux and macOS
+
+
+def dumps(payload: Any) -> str:
+    """Compact JSON, UTF-8 as is: the one encoding for API bodies and WebSocket messages."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A complete unmasked, uncompressed server-to-client text frame (RFC 6455, 5.2)."""
+    length = len(payload)
+    if length < 126:
+        return struct.pack("!BB", 0x81, length) + payload
+    if length < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, length) + payload
+    return struct.pack("!BBQ", 0x81, 127, length) + payload
+
+
+class FrameWriter:
+    """Writes ready-made frames to one peer and knows how far behind that peer is.
+
+    write_message() would frame each message again and schedule a Task per call; a broadcast
+    frames each datapoint once and hands the same bytes to every subscriber's writer.
+    """
+
+    def __init__(self, handler: tornado.websocket.WebSocketHandler) -> None:
+        self._handler = handler  # its ws_connection exists only once the upgrade is done
+        self._backlog = bytearray()  # frames waiting behind the write in flight
+        self._in_flight: Future[None] | None = None
+        self._in_flight_bytes = 0
+        self._in_flight_since = 0.0  # loop time when the oldest byte of the write in flight was queued
+        self._backlog_since = 0.0
+
+    def send_json(self, payload: Any) -> bool:
+        return self.send(text_frame(dumps(payload).encode()))
+
+    def send(self, frames: bytes) -> bool:
+        """Write ready-made frames; False if the connection is gone."""
+        connection = self._handler.ws_connection
+        if connection is None or connection.is_closing() or connection.stream is None:
+            return False
+        if self._in_flight is not None:
+            # One write in flight per peer; what follows waits in one buffer, not as a Future each.
+            if not self._backlog:
+                self._backlog_since = IOLoop.current().time()
+            self._backlog += frames
+            return True
+        stream = connection.stream
+        # Fast path: with nothing queued before them, the bytes go straight to the kernel. Through
+        # IOStream.write each send would also cost a Future and a loop callback, the larger part
+        # of a broadcast's time per subscriber. Order is kept: we only get here with an empty
+        # queue, and whatever the kernel does not take joins the queue as usual.
+        if not stream.writing() and type(stream) is IOStream:
+            try:
+                sent = stream.socket.send(frames)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                stream.close()  # reset or broken pipe: the read side reports the close as usual
+                return False
+            if sent == len(frames):
+                return True
+            frames = frames[sent:]
+        return self._write(stream, frames, IOLoop.current().time())
+
+    def queued_bytes(self) -> int:
+        """Bytes sent to this peer that the kernel has not taken yet (an upper bound)."""
+        return len(self._backlog) + (self._in_flight_bytes if self._in_flight is not None else 0)
+
+    def seconds_behind(self) -> float:
+        """Age of the oldest byte queued for this peer that the kernel has not taken yet."""
+        return 0.0 if self._in_flight is None else IOLoop.current().time() - self._in_flight_since
+
+    def writing(self) -> bool:
+        """True while a write to this peer waits for the kernel."""
+        return self._in_flight is not None
+
+    def closed_by_us(self) -> bool:
+        """True once we started closing (a refusal or shutdown): what the peer sends now is not read."""
+        connection = self._handler.ws_connection
+        return connection is None or connection.server_terminated
+
+    def count_as_pong(self) -> None:
+        """Count an inbound message as the answer to our last ping.
+
+        Tornado drops a peer whose pong is late, but a busy controller's pong queues in TCP
+        behind its own readings, which we may be reading slowly on purpose (backpressure).
+        A message that arrives proves the peer is alive just as well. Tornado has no public
+        hook for this.
+        """
+        if self._handler.ws_connection is not None:
+            self._handler.ws_connection._received_pong = True  # type: ignore[attr-defined]
+
+    def limit_kernel_backlog(self, unsent_bytes: int) -> None:
+        """Keep at most this much unsent data in the kernel for this peer.
+
+        Left alone, the kernel queues megabytes for a reader that stalls before a single byte
+        reaches our buffer, so a buffer limit would take minutes to notice it.
+        """
+        connection = self._handler.ws_connection
+        if TCP_NOTSENT_LOWAT is None or connection is None or connection.stream is None:
+            return
+        try:
+            connection.stream.socket.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, unsent_bytes)
+        except OSError:
+            log.debug("TCP_NOTSENT_LOWAT not supported here")
+
+    def _write(self, stream: IOStream, data: bytes, queued_at: float) -> bool:
+        try:
+            written = stream.write(data)
+        except StreamClosedError:
+            return False
+        if not written.done():
+            self._in_flight, self._in_flight_bytes, self._in_flight_since = written, len(data), queued_at
+            written.add_done_callback(self._flushed)
+        return True
+
+    def _flushed(self, written: Future[None]) -> None:
+        self._in_flight = None
+        connection = self._handler.ws_connection
+        if written.exception() is not None or connection is None or connection.is_closing() \
+                or connection.stream is None:
+            self._backlog.clear()  # nothing may follow a close frame
+        elif self._backlog:
+            data, self._backlog = bytes(self._backlog), bytearray()
+            self._write(connection.stream, data, self._backlog_since)
