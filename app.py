@@ -11,7 +11,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +114,12 @@ async def serve(settings: Settings, url: str) -> None:
     # Bodies past the API's limit get a JSON 413 from ApiHandler; far past it, the server stops reading.
     # xheaders only behind a proxy: from anyone else, X-Forwarded-For would let a client pick its own
     # address (and so dodge the login throttle).
-    app.listen(settings.port, settings.host, max_body_size=4 * settings.max_message_size,
-               xheaders=settings.behind_proxy)
+    try:
+        app.listen(settings.port, settings.host, max_body_size=4 * settings.max_message_size,
+                   xheaders=settings.behind_proxy)
+    except OSError as error:
+        raise OSError(error.errno, f"cannot listen on {settings.host}:{settings.port}: {error.strerror} "
+                                   "(is another server running? PORT chooses another port)") from None
     log.info("serving on http://%s:%d (database %s)", settings.host, settings.port, database.redact(url))
     _welcome_once(settings)
 
@@ -192,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "simulate":
         from controller.simulator import run_simulator
+        if not args.url.startswith(("ws://", "wss://")):
+            print(f"error: --url must start with ws:// or wss://, got {args.url!r}", file=sys.stderr)
+            return 2
         url = url_concat(args.url.rstrip("/") + "/ws/controller/telemetry", {"token": args.token})
         return asyncio.run(run_simulator(url, args.events.split(","), args.rate, args.batch))
 
@@ -201,6 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except database.UNAVAILABLE as error:
         print(f"error: cannot reach the database at {database.redact(url)}: {error}".strip(), file=sys.stderr)
         return 1
+    except OSError as error:
+        print(f"error: {error.strerror or error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        # One line, never a traceback: PostgreSQL's DETAIL (the second line on) can quote a row,
+        # a password hash included.
+        log.debug("command failed", exc_info=True)
+        print(f"error: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+        return 1
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no details"
 
 
 def _run_database_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
@@ -214,7 +235,14 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
             db, args.public_id, name=args.name or args.public_id, unit=args.unit, type=args.type)))
         print(json.dumps(event, ensure_ascii=False))
     elif args.command == "user":
-        password = os.environ.get("WEBMACS_PASSWORD") or getpass.getpass(f"Password for {args.email}: ")
+        if not users.EMAIL.match(args.email.strip()):
+            print(f"error: {args.email!r} is not an e-mail address", file=sys.stderr)
+            return 2
+        password = os.environ.get("WEBMACS_PASSWORD")
+        if not password and not sys.stdin.isatty():
+            print("error: no password: set WEBMACS_PASSWORD, or run this in a terminal to be asked", file=sys.stderr)
+            return 2
+        password = password or getpass.getpass(f"Password for {args.email}: ")
         if len(password) < MIN_PASSWORD_LENGTH:
             print(f"error: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
             return 2
@@ -250,6 +278,18 @@ def _ttl(text: str) -> int:
         return tokens.parse_ttl(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        return value
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -295,8 +335,8 @@ def _parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("simulate", help="the reference controller: send plausible readings until stopped")
     sim.add_argument("--token", required=True, help="a controller token (see `token`)")
     sim.add_argument("--events", required=True, help="comma-separated event public ids")
-    sim.add_argument("--rate", type=float, default=10.0, help="readings per second per event (default 10)")
-    sim.add_argument("--batch", type=int, default=1, help="readings per message (default 1)")
+    sim.add_argument("--rate", type=_positive(float), default=10.0, help="readings per second per event (default 10)")
+    sim.add_argument("--batch", type=_positive(int), default=1, help="readings per message (default 1)")
     sim.add_argument("--url", default="ws://127.0.0.1:8000", help="server base URL (default ws://127.0.0.1:8000)")
     return parser
 

@@ -13,7 +13,7 @@ import momoko
 
 from models.database import UNAVAILABLE
 from models.datapoints import insert_datapoints
-from models.readings import Submission
+from models.readings import Reading, Submission
 
 log = logging.getLogger("webmacs.ingest")
 
@@ -115,18 +115,54 @@ class IngestQueue:
         readings = [reading for submission, _ in submissions for reading in submission.readings]
         try:
             stored = await insert_datapoints(self._db, readings)
-        except Exception as error:
-            if isinstance(error, UNAVAILABLE):
-                log.warning("could not store %d readings: %s", len(readings), error)
-            else:
-                log.exception("could not store %d readings", len(readings))
+        except UNAVAILABLE as error:
+            log.warning("could not store %d readings: %s", len(readings), error)
             for submission, done in submissions:
                 _guarded(done, _unstored(submission))
             return
+        except Exception as error:
+            # Something in one submission makes PostgreSQL refuse the whole statement. Retried apart,
+            # only the submission that holds it fails, and only in the readings that cause it.
+            log.warning("the database refused a statement of %d readings from %d submissions (%s); "
+                        "storing them apart", len(readings), len(submissions), _first_line(error))
+            await self._write_apart(submissions)
+            return
+        self._answer(submissions, stored, {})
+
+    async def _write_apart(self, submissions: list[tuple[Submission, Done]]) -> None:
+        for submission, done in submissions:
+            refused: dict[int, str] = {}
+            try:
+                stored = await self._isolate(submission.readings, 0, refused)
+            except UNAVAILABLE as error:
+                # Some of its readings may be stored already; unacked, they will be sent again.
+                log.warning("could not store %d readings: %s", len(submission.readings), error)
+                _guarded(done, _unstored(submission))
+                continue
+            self._answer([(submission, done)], stored, refused)
+
+    async def _isolate(self, readings: list[Reading], offset: int,
+                       refused: dict[int, str]) -> list[dict[str, Any] | None]:
+        """Store what PostgreSQL accepts, halving the readings until each refused one stands alone;
+        `refused` gets the position (from `offset`) and the reason of each."""
+        try:
+            return await insert_datapoints(self._db, readings)
+        except UNAVAILABLE:
+            raise
+        except Exception as error:
+            if len(readings) == 1:
+                refused[offset] = f"the database refused this reading: {_first_line(error)}"
+                return [None]
+        half = len(readings) // 2
+        return [*await self._isolate(readings[:half], offset, refused),
+                *await self._isolate(readings[half:], offset + half, refused)]
+
+    def _answer(self, submissions: list[tuple[Submission, Done]], stored: list[dict[str, Any] | None],
+                refused: dict[int, str]) -> None:
         start = 0
         for submission, done in submissions:
             end = start + len(submission.readings)
-            _guarded(done, _receipt(submission, stored[start:end]))
+            _guarded(done, _receipt(submission, stored[start:end], refused))
             start = end
         # Acks first: with a thousand subscribers the broadcast takes milliseconds, and the
         # controllers' acks should not wait for it.
@@ -138,16 +174,21 @@ class IngestQueue:
                 _guarded(self._announce, committed)
 
 
-def _receipt(submission: Submission, stored: list[dict[str, Any] | None]) -> Receipt:
-    """Validation problems and what the database refused (unknown events), item by item."""
+def _receipt(submission: Submission, stored: list[dict[str, Any] | None],
+             refused: dict[int, str] | None = None) -> Receipt:
+    """Validation problems and what the database did not store (unknown events, or readings it refused,
+    by position in the submission's readings), item by item."""
     public_ids: list[str | None] = [None] * submission.size
     problems = list(submission.problems)
-    for reading, datapoint in zip(submission.readings, stored, strict=True):
+    for position, (reading, datapoint) in enumerate(zip(submission.readings, stored, strict=True)):
         if datapoint is not None:
             public_ids[reading.index or 0] = datapoint["public_id"]
+            continue
+        if refused and position in refused:
+            problem = {"field": "", "message": refused[position]}
         else:
             problem = {"field": "event_public_id", "message": f"unknown event {reading.event_public_id!r}"}
-            problems.append(problem if reading.index is None else {"index": reading.index, **problem})
+        problems.append(problem if reading.index is None else {"index": reading.index, **problem})
     if submission.batch:
         problems.sort(key=lambda problem: problem["index"])
         summary = f"{len(problems)} of {submission.size} readings were not stored" if problems else ""
@@ -160,6 +201,10 @@ def _receipt(submission: Submission, stored: list[dict[str, Any] | None]) -> Rec
 def _unstored(submission: Submission) -> Receipt:
     return Receipt(submission, [], [None] * submission.size, [], "not stored: the database is unavailable; send again",
                    retry=True)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _guarded(callback: Callable[..., None], *args: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,7 +61,7 @@ def parse_submission(text: str | bytes, now: datetime | None = None) -> Submissi
     if "seq" in message:
         submission.seq, submission.has_seq = message["seq"], True
         if not _is_seq(submission.seq):
-            raise SubmissionError("seq must be a number or a string")
+            raise SubmissionError("seq must be a number or a string of valid Unicode")
 
     now = now or datetime.now(UTC)
     if "datapoints" in message:
@@ -122,21 +123,22 @@ def _reading(item: Any, index: int | None, now: datetime) -> Reading:
         moment = now
     elif isinstance(timestamp, str):
         moment = _parse_timestamp(timestamp, now)
-        if _is_canonical(timestamp):
+        if _CANONICAL.match(timestamp):
             return Reading(event, value, timestamp, index)  # saves reformatting, the costliest step
     else:
         raise _Invalid("timestamp", "timestamp must be an ISO-8601 string")
     return Reading(event, value, format_timestamp(moment), index)
 
 
-def _is_canonical(text: str) -> bool:
-    """Already in the stored form, YYYY-MM-DDTHH:MM:SS.mmmZ (given that it parsed)."""
-    return (len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T"
-            and text[4] == "-" and text[7] == "-" and text[13] == ":" and text[16] == ":")
+# Already in the stored form, so it may be stored as sent: reformatting is the costliest step.
+_CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\Z")
 
 
 def _parse_timestamp(text: str, now: datetime) -> datetime:
     try:
+        # Python's parser stops at a NUL and takes non-ASCII digits; ISO-8601 has neither.
+        if not text.isascii() or "\x00" in text:
+            raise ValueError(text)
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise _Invalid("timestamp", f"timestamp {text[:40]!r} is not ISO-8601") from None
@@ -154,4 +156,16 @@ def _is_seq(seq: Any) -> bool:
         return False
     if isinstance(seq, float):
         return math.isfinite(seq)
-    return isinstance(seq, (int, str))
+    if isinstance(seq, str):
+        return _echoable(seq)
+    return isinstance(seq, int)
+
+
+def _echoable(text: str) -> bool:
+    """False for a lone surrogate (JSON can escape one, UTF-8 cannot carry it): an ack or error could not
+    echo it faithfully."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

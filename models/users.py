@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from typing import Any
 
 import momoko
@@ -19,6 +20,11 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _MAXMEM = 64 * 1024 * 1024
 # Verified when the email is unknown, so a wrong email takes as long as a wrong password.
 _DUMMY_HASH = None
+
+
+# What the users table's CHECK asks of an address (after lowering it), so that a bad one fails here,
+# before a password is hashed, and not in an INSERT whose error quotes the row.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\Z")
 
 
 class DuplicateUser(ValueError):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
-from pathlib import Path
+import subprocess
+import sys
 
 import jwt
 import pytest
 
-from tests.helpers import run_app, serving
+from tests.helpers import ROOT, run_app, serving
 
-ROOT = Path(__file__).resolve().parent.parent
 STRONG_SECRET = "s" * 48
 
 
@@ -116,3 +117,48 @@ def test_serve_says_when_the_database_cannot_be_reached(tmp_path):
     assert result.returncode == 1
     assert "cannot reach the database at postgresql://u:***@127.0.0.1" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def _one_clean_line(result: subprocess.CompletedProcess) -> str:
+    """A failed command's stderr: one line, no traceback, no hash."""
+    assert result.returncode != 0 and result.stdout == ""
+    assert "Traceback" not in result.stderr and "scrypt" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    return result.stderr
+
+
+def test_user_add_with_a_bad_email_says_so_in_one_line_without_the_password_hash(cli_env, sql):
+    env = {**cli_env, "WEBMACS_PASSWORD": "a long enough password"}
+    for email in ("not-an-email", "two@@example.org", "@example.org"):
+        assert "is not an e-mail address" in _one_clean_line(run_app("user", "add", email, "--role", "viewer", env=env))
+    with sql.cursor() as cur:
+        cur.execute("SELECT count(*) FROM users")
+        assert cur.fetchone()[0] == 0
+
+
+def test_user_add_without_a_password_or_a_terminal_says_how_to_give_one(cli_env):
+    env = {key: value for key, value in cli_env.items() if key != "WEBMACS_PASSWORD"}
+    result = subprocess.run([sys.executable, "app.py", "user", "add", "ops@lab.example", "--role", "viewer"],
+                            cwd=ROOT, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=60)
+    assert "WEBMACS_PASSWORD" in _one_clean_line(result)
+
+
+def test_a_second_server_on_a_busy_port_says_so_in_one_line(cli_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_app("serve", env={**cli_env, "PORT": str(port)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (("--url", "http://127.0.0.1:8000"), "--url must start with ws:// or wss://"),
+    (("--rate", "0"), "must be more than 0"),
+    (("--batch", "-1"), "must be more than 0"),
+])
+def test_simulate_refuses_bad_arguments_in_one_line(cli_env, args, complaint):
+    result = run_app("simulate", "--token", "x", "--events", "evt_temp01", *args, env=cli_env)
+    assert result.returncode == 2 and complaint in result.stderr and "Traceback" not in result.stderr

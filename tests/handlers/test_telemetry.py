@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.helpers import SPEC_READING, STREAM_FIELDS, spec_shape
@@ -152,6 +154,15 @@ BAD_READINGS = [
                  id="ts-far-future"),
     pytest.param({"event_public_id": "evt_temp01", "value": 1, "timestamp": 1736951530}, "timestamp",
                  id="ts-number"),
+    # Looks canonical, but Python's parser stops at the NUL, which PostgreSQL refuses.
+    pytest.param({"event_public_id": "evt_temp01", "value": 1, "timestamp": "2025-01-15T14:32:10.1Z\u0000Z"},
+                 "timestamp", id="ts-hidden-nul"),
+    pytest.param({"event_public_id": "evt_temp01", "value": 1, "timestamp": "2025-01-15T14:32:10.000Z\u0000"},
+                 "timestamp", id="ts-trailing-nul"),
+    pytest.param({"event_public_id": "evt_temp01", "value": 1, "timestamp": "2025-01-15T14:32:1\u0660.000Z"},
+                 "timestamp", id="ts-arabic-digit"),
+    pytest.param('{"event_public_id": "evt_temp01", "value": 1, "timestamp": "2025-01-15T14:32:10.000Z\\ud800"}',
+                 "timestamp", id="ts-lone-surrogate"),
 ]
 
 
@@ -184,6 +195,13 @@ BAD_FRAMES = [
                  id="datapoints-object"),
     pytest.param('{"seq": true, "event_public_id": "evt_temp01", "value": 1}', "seq must be a number or a string",
                  id="seq-boolean"),
+    # A seq that cannot be echoed faithfully: refused before anything is stored, with a good value or a bad one.
+    pytest.param('{"seq": "\\ud800", "event_public_id": "evt_temp01", "value": 1}', "seq must be a number or a string",
+                 id="seq-lone-surrogate"),
+    pytest.param('{"seq": "a\\udfffb", "event_public_id": "evt_temp01", "value": "x"}',
+                 "seq must be a number or a string", id="seq-lone-surrogate-bad-value"),
+    pytest.param(b'{"seq": "\xed\xa0\x80", "event_public_id": "evt_temp01", "value": 1}',
+                 "seq must be a number or a string", id="seq-cesu8-binary-frame"),
 ]
 
 
@@ -192,7 +210,7 @@ BAD_FRAMES = [
 async def test_unreadable_message_gets_an_error_and_the_connection_stays_up(server, frame, message):
     controller = await server.connect_controller()
 
-    controller.send(frame)
+    controller.conn.write_message(frame, binary=isinstance(frame, bytes))
     error = await controller.receive()
     assert error["type"] == "error" and error["message"].startswith(message)
 
@@ -221,3 +239,62 @@ async def test_message_over_the_size_limit_is_refused_by_tornado_with_1009(serve
     code, _ = await controller.closed()
     assert code == 1009
     assert server.rows() == []
+
+
+@pytest.fixture
+def poisoned(server):
+    """The test database refuses readings of 13, 14 and 15, each in its own way: what PostgreSQL might
+    refuse of a reading that passed every check of ours."""
+    server.execute("""CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        IF NEW.value = 13 THEN RAISE EXCEPTION 'poison 13'; END IF;
+        IF NEW.value = 14 THEN PERFORM 1 / 0; END IF;
+        IF NEW.value = 15 THEN RAISE check_violation USING MESSAGE = 'poison 15'; END IF;
+        RETURN NEW; END $$""")
+    server.execute("CREATE TRIGGER refuse_poison BEFORE INSERT ON datapoints"
+                   " FOR EACH ROW EXECUTE FUNCTION refuse_poison()")
+    yield server
+    server.execute("DROP TRIGGER refuse_poison ON datapoints")
+    server.execute("DROP FUNCTION refuse_poison()")
+
+
+def _valued(*values: float) -> list[dict]:
+    return [{**SPEC_READING, "value": value} for value in values]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_readings_the_database_refuses_fail_alone_and_cost_other_controllers_nothing(poisoned, caplog):
+    server = poisoned
+    stream = await server.connect_stream()
+    clean = await server.connect_controller()
+    dirty = await server.connect_controller(token=server.token(subject="ctl-dirty"))
+    for seq in range(10):  # sent together, so their readings share statements
+        clean.send({"seq": seq, "datapoints": _valued(*range(100, 200))})
+        dirty.send({"seq": seq, "datapoints": _valued(1.0, 13.0, 2.0, 14.0, 15.0, 3.0)})
+
+    for seq in range(10):
+        ack = await clean.receive()
+        assert ack["type"] == "ack" and ack["seq"] == seq and all(ack["public_ids"]), ack
+    for seq in range(10):
+        error = await dirty.receive()
+        assert error["type"] == "error" and error["seq"] == seq and "retry" not in error, error
+        assert [problem["index"] for problem in error["errors"]] == [1, 3, 4]
+        assert all(problem["message"].startswith("the database refused this reading") for problem in error["errors"])
+        ack = await dirty.receive()
+        assert [bool(public_id) for public_id in ack["public_ids"]] == [True, False, True, False, False, True]
+
+    rows = server.rows()
+    assert len(rows) == 10 * 100 + 10 * 3 and not {13.0, 14.0, 15.0} & {row["value"] for row in rows}
+    assert {d["public_id"] for d in await stream.receive_many(len(rows))} == {row["public_id"] for row in rows}
+    shared = [int(count) for count in re.findall(r"readings from (\d+) submissions", caplog.text)]
+    assert shared and max(shared) >= 2  # the poison did share statements with the clean controller's readings
+
+
+@pytest.mark.gen_test
+async def test_a_reading_the_database_refuses_over_http_is_a_400_naming_it_not_a_500(poisoned):
+    server = poisoned
+    token = server.token(role="operator", subject="op@lab.example")
+    status, body = await server.api("POST", "/datapoints", {"datapoints": _valued(1.0, 14.0)}, token=token)
+    assert status == 201 and list(body["errors"]) == ["datapoints[1].reading"] and len(body["data"]) == 1
+    status, body = await server.api("POST", "/datapoints", _valued(13.0)[0], token=token)
+    assert status == 400 and body["error"]["message"].startswith("the database refused this reading")
+    assert len(server.rows()) == 1
