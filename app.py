@@ -115,8 +115,11 @@ async def serve(settings: Settings, url: str) -> None:
     # xheaders only behind a proxy: from anyone else, X-Forwarded-For would let a client pick its own
     # address (and so dodge the login throttle).
     try:
+        # Tornado's own defaults wait an hour for headers and forever for a body: a client that
+        # trickles or stalls would hold its connection that long.
         app.listen(settings.port, settings.host, max_body_size=4 * settings.max_message_size,
-                   xheaders=settings.behind_proxy)
+                   xheaders=settings.behind_proxy, idle_connection_timeout=settings.http_idle_timeout,
+                   body_timeout=settings.http_body_timeout)
     except OSError as error:
         raise OSError(error.errno, f"cannot listen on {settings.host}:{settings.port}: {error.strerror} "
                                    "(is another server running? PORT chooses another port)") from None

@@ -40,6 +40,8 @@ class Settings:
     subscriber_buffer_limit: int = _setting("SUBSCRIBER_BUFFER_LIMIT", 1024 * 1024, "Bytes queued for one stream subscriber before it is cut off as too slow (1013).")
     subscriber_stall_timeout: float = _setting("SUBSCRIBER_STALL_TIMEOUT", 5.0, "Seconds the oldest data waiting for a stream subscriber may age before it is cut off as stalled (1013).")
     controller_window: int = _setting("CONTROLLER_WINDOW", 5000, "Readings one controller may have waiting for the database before the server stops reading from it.")
+    http_idle_timeout: float = _setting("HTTP_IDLE_TIMEOUT", 60.0, "Seconds an HTTP connection may stay silent, between requests or while its headers arrive, before it is closed (WebSockets are exempt: heartbeats watch them).")
+    http_body_timeout: float = _setting("HTTP_BODY_TIMEOUT", 60.0, "Seconds a request body may take to arrive in full before the connection is closed.")
     db_pool_size: int = _setting("DB_POOL_SIZE", 4, "Most PostgreSQL connections the server holds.")
     broadcast_across_processes: bool = _setting("BROADCAST_ACROSS_PROCESSES", False, "`1` when several server processes share the database (an upstream with several backends): each one relays the datapoints the others store to its own stream subscribers, through PostgreSQL LISTEN/NOTIFY.")
     reconnect_base: float = _setting("FRONTEND_RECONNECT_BASE", 1.0, "Dashboard: wait before its first stream reconnect, in seconds; doubles for each further attempt (each wait is randomized between half and all of it).")
@@ -124,6 +126,9 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"PORT must be between 1 and 65535, got {settings.port}")
     if settings.subscriber_stall_timeout <= 0:
         raise SettingsError("SUBSCRIBER_STALL_TIMEOUT must be a positive number of seconds")
+    for name, env in (("http_idle_timeout", "HTTP_IDLE_TIMEOUT"), ("http_body_timeout", "HTTP_BODY_TIMEOUT")):
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{env} must be a positive number of seconds")
     if settings.heartbeat_interval < 0:
         raise SettingsError("WS_HEARTBEAT_INTERVAL must be 0 (off) or a positive number of seconds")
     for name, env in (("max_message_size", "WS_MAX_MESSAGE_SIZE"), ("subscriber_buffer_limit", "SUBSCRIBER_BUFFER_LIMIT"),

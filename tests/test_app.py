@@ -162,3 +162,34 @@ def test_a_second_server_on_a_busy_port_says_so_in_one_line(cli_env):
 def test_simulate_refuses_bad_arguments_in_one_line(cli_env, args, complaint):
     result = run_app("simulate", "--token", "x", "--events", "evt_temp01", *args, env=cli_env)
     assert result.returncode == 2 and complaint in result.stderr and "Traceback" not in result.stderr
+
+
+def test_slow_clients_are_closed_after_the_http_timeouts_while_websockets_stay(cli_env):
+    with serving({**cli_env, "HTTP_IDLE_TIMEOUT": "1", "HTTP_BODY_TIMEOUT": "1"}) as server:
+        stream = socket.create_connection(("127.0.0.1", server.port))
+        stream.sendall(b"GET /ws/datapoints/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert stream.recv(4096).startswith(b"HTTP/1.1 101")
+        silent = socket.create_connection(("127.0.0.1", server.port))
+        trickling = socket.create_connection(("127.0.0.1", server.port))
+        trickling.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and the rest of the headers never
+        stalled = socket.create_connection(("127.0.0.1", server.port))
+        stalled.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"email\"")
+        for slow in (silent, trickling, stalled):
+            assert _closed_by_server_within(slow, 5.0)
+            slow.close()
+        stream.settimeout(0.5)  # quiet since its upgrade, well past the HTTP timeouts: still open
+        with pytest.raises(TimeoutError):
+            stream.recv(1)
+        stream.close()
+
+
+def _closed_by_server_within(sock: socket.socket, seconds: float) -> bool:
+    """True if the server closes the connection within `seconds` (whatever it says first)."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    return True
