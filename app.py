@@ -218,13 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line, never a traceback: PostgreSQL's DETAIL (the second line on) can quote a row,
         # a password hash included.
         log.debug("command failed", exc_info=True)
-        print(f"error: {type(error).__name__}: {_first_line(error)}", file=sys.stderr)
+        print(f"error: {type(error).__name__}: {database.first_line(error)}", file=sys.stderr)
         return 1
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else "no details"
 
 
 def _run_database_command(args: argparse.Namespace, settings: Settings, url: str) -> int:

@@ -113,6 +113,18 @@ async def migrate(db: momoko.Pool) -> list[str]:
     return applied
 
 
+def one_line(error: BaseException) -> str:
+    """The error's whole message on one line, for a log line (libpq's messages span lines)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def first_line(error: BaseException) -> str:
+    """Only the first line of the error's message: what may be shown to a client or a terminal.
+    PostgreSQL's DETAIL, on the lines after it, can quote a whole row, a password hash included."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 async def ping(db: momoko.Pool) -> None:
     """Raises one of UNAVAILABLE unless the database answers."""
     await db.execute("SELECT 1")

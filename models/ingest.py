@@ -11,7 +11,7 @@ from typing import Any
 
 import momoko
 
-from models.database import UNAVAILABLE
+from models.database import UNAVAILABLE, first_line
 from models.datapoints import insert_datapoints
 from models.readings import Reading, Submission
 
@@ -124,7 +124,7 @@ class IngestQueue:
             # Something in one submission makes PostgreSQL refuse the whole statement. Retried apart,
             # only the submission that holds it fails, and only in the readings that cause it.
             log.warning("the database refused a statement of %d readings from %d submissions (%s); "
-                        "storing them apart", len(readings), len(submissions), _first_line(error))
+                        "storing them apart", len(readings), len(submissions), first_line(error))
             await self._write_apart(submissions)
             return
         self._answer(submissions, stored, {})
@@ -151,7 +151,7 @@ class IngestQueue:
             raise
         except Exception as error:
             if len(readings) == 1:
-                refused[offset] = f"the database refused this reading: {_first_line(error)}"
+                refused[offset] = f"the database refused this reading: {first_line(error)}"
                 return [None]
         half = len(readings) // 2
         return [*await self._isolate(readings[:half], offset, refused),
@@ -201,10 +201,6 @@ def _receipt(submission: Submission, stored: list[dict[str, Any] | None],
 def _unstored(submission: Submission) -> Receipt:
     return Receipt(submission, [], [None] * submission.size, [], "not stored: the database is unavailable; send again",
                    retry=True)
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def _guarded(callback: Callable[..., None], *args: Any) -> None:

@@ -12,6 +12,8 @@ import psycopg2
 import psycopg2.extensions
 from tornado.ioloop import IOLoop
 
+from models.database import one_line
+
 # The relay's name: the relay is its only user, and operators (and tests) look for these lines under it.
 log = logging.getLogger("webmacs.relay")
 
@@ -153,8 +155,3 @@ async def _completion(conn: psycopg2.extensions.connection) -> None:
         await done
     finally:
         unwatch()
-
-
-def one_line(error: BaseException) -> str:
-    """The error's message on one line, for a log line."""
-    return " ".join(str(error).split()) or type(error).__name__  # libpq's messages span lines

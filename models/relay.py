@@ -13,9 +13,9 @@ from typing import Any
 
 import momoko
 
-from models.database import UNAVAILABLE
+from models.database import UNAVAILABLE, one_line
 from models.datapoints import Filters, datapoints_after, format_cursor, parse_cursor
-from models.listener import Listener, one_line
+from models.listener import Listener
 
 log = logging.getLogger("webmacs.relay")
 
