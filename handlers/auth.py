@@ -25,7 +25,8 @@ class LoginHandler(ApiHandler):
             self.app.login_throttle.failed(address)
             raise ApiError(401, "wrong email or password")
         self.app.login_throttle.succeeded(address)
-        token = tokens.issue_token(self.config.jwt_secret, user["email"], user["role"], USER_TOKEN_TTL)
+        token = tokens.issue_token(self.config.jwt_secret, user["email"], user["role"], USER_TOKEN_TTL,
+                                   user_id=user["id"])
         self.write_json({"access_token": token, "token_type": "bearer", "expires_in": USER_TOKEN_TTL,
                          "user": user})
 

@@ -4,6 +4,7 @@ with its operations over all endpoints."""
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
 import re
@@ -15,8 +16,9 @@ from urllib.parse import urlsplit
 import tornado.httputil
 import tornado.web
 import tornado.websocket
+from tornado.http1connection import HTTP1Connection
 
-from handlers.wire import FrameWriter, dumps
+from handlers.wire import FrameWriter, OriginCheckedByUs, dumps, masked_frames_only
 from models.database import UNAVAILABLE
 from models.tokens import Principal, TokenError, check_token
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("webmacs.handlers")
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
+DRAIN_LIMIT_FACTOR = 64  # bodies up to this many times the limit are read and dropped after a 413
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}\Z")
 
 # RFC 6455 close codes used here.
@@ -105,12 +108,19 @@ class AppMixin:
             log.error("uncaught exception in %s", self._request_summary(), exc_info=(typ, value, tb))
 
 
+@tornado.web.stream_request_body
 class ApiHandler(AppMixin, tornado.web.RequestHandler):
-    """JSON in and out; errors always as {"error": {"code", "message", "details"}}."""
+    """JSON in and out; errors always as {"error": {"code", "message", "details"}}.
+
+    Bodies arrive through data_received, so that one the headers already say is too large is
+    answered 413 before it is read (and then read and dropped, see refuse_declared_body).
+    """
 
     def initialize(self) -> None:
         self.current_user: Principal | None = None
         self.refusal: str | None = None
+        self._body = bytearray()
+        self._body_too_large = False
 
     def authentication_required(self) -> bool:
         return True
@@ -123,8 +133,12 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
         return self.current_user
 
     async def prepare(self) -> None:
-        if len(self.request.body) > self.config.max_message_size:
-            raise ApiError(413, f"request body is larger than {self.config.max_message_size} bytes")
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdecimal() and int(declared) > self.config.max_message_size:
+            self.refuse_declared_body(int(declared))
+        if "chunked" in self.request.headers.get("Transfer-Encoding", "").lower():
+            # No length to judge by: data_received counts, and a method refuses it with 413 once it is in.
+            self._allow_body_up_to(DRAIN_LIMIT_FACTOR * self.config.max_message_size)
         # Reads the bearer token once, before any method; methods declare roles with @allow.
         if not self.authentication_required():
             return
@@ -142,6 +156,34 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._body_too_large or self._finished:
+            return  # answered already: what is left of it is read and dropped
+        if len(self._body) + len(chunk) > self.config.max_message_size:
+            self._body_too_large = True  # a body without Content-Length; refused when a method reads it
+            self._body.clear()
+            return
+        self._body += chunk
+
+    def body(self) -> bytes:
+        """The request body; 413 if it was larger than WS_MAX_MESSAGE_SIZE."""
+        if self._body_too_large:
+            raise ApiError(413, f"request body is larger than {self.config.max_message_size} bytes")
+        return bytes(self._body)
+
+    def refuse_declared_body(self, declared: int) -> None:
+        """Answer 413, and read the body anyway (dropping it) if it is not absurdly large: a server that
+        closes with unread bytes resets the connection, and the client may never see the answer."""
+        if declared <= DRAIN_LIMIT_FACTOR * self.config.max_message_size:
+            self._allow_body_up_to(declared)
+        raise ApiError(413, f"request body is larger than {self.config.max_message_size} bytes")
+
+    def _allow_body_up_to(self, size: int) -> None:
+        """Let the connection read this much of the body (it closes past the server's max_body_size)."""
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection):
+            connection.set_max_body_size(size)
 
     def int_argument(self, name: str, default: int, low: int, high: int | None) -> int:
         """A whole-number query argument within [low, high]; 400 naming it otherwise."""
@@ -164,7 +206,7 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
     def json_body(self, required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
         """The request body as a JSON object with these fields of these types; 400 naming each bad one."""
         try:
-            body = json.loads(self.request.body or b"null")
+            body = json.loads(self.body() or b"null")
         except ValueError:
             raise ApiError(400, "request body is not valid JSON") from None
         if not isinstance(body, dict):
@@ -211,6 +253,18 @@ class NotFoundHandler(ApiHandler):
         raise ApiError(404, f"no such path: {self.request.path}")
 
 
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin or URL, the port made explicit; None if it is not one."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
+
+
 def _storable_text(value: Any) -> bool:
     """False if any string in it has a NUL or a lone UTF-16 surrogate: JSON can escape both,
     PostgreSQL text can hold neither."""
@@ -234,7 +288,7 @@ def _type_name(kind: Any) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
+class SocketHandler(AppMixin, OriginCheckedByUs, tornado.websocket.WebSocketHandler):
     """A WebSocket endpoint: origin allow-list, token check before registration, a FrameWriter per peer.
 
     Each endpoint subclass owns the registry of its open connections (see `connected`); the class
@@ -251,6 +305,9 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
 
     def token_required(self) -> bool:
         return True
+
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        return masked_frames_only(super().get_websocket_protocol(), self)
 
     def initialize(self) -> None:
         self.current_user: Principal | None = None
@@ -307,15 +364,28 @@ class SocketHandler(AppMixin, tornado.websocket.WebSocketHandler):
         return True
 
     def check_origin(self, origin: str) -> bool:
-        parsed = urlsplit(origin)
-        if parsed.netloc.lower() == self.request.host.lower():
+        theirs = origin_of(origin)
+        # The page's own origin (scheme, host and port), but only under a name nobody else can give us:
+        # a DNS-rebinding page sends a matching Host and Origin for a name its owner controls.
+        ours = origin_of(f"{self.request.protocol}://{self.request.host}")
+        if theirs is not None and theirs == ours and self._is_our_name(theirs[1]):
             return True
         # Behind a proxy the Host header may lack the public port, so the public URL counts as our own.
-        origin = origin.rstrip("/")
-        if origin in self.config.allowed_origins or origin == self.config.public_url.rstrip("/"):
+        known = {origin_of(url) for url in (*self.config.allowed_origins, self.config.public_url) if url}
+        if theirs is not None and theirs in known:
             return True
-        log.warning("refused WebSocket from origin %s; add it to ALLOWED_ORIGINS to allow it", origin)
+        log.warning("refused WebSocket from origin %s; add it to ALLOWED_ORIGINS (or set PUBLIC_URL) to allow it",
+                    origin[:200])
         return False
+
+    def _is_our_name(self, host: str) -> bool:
+        if host in ("localhost", self.config.host.lower()):
+            return True
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return False
+        return True
 
     def peer(self) -> str:
         who = self.current_user.subject if self.current_user else "anonymous"

@@ -38,7 +38,7 @@ class DatapointsHandler(ApiHandler):
     async def post(self) -> None:
         """One reading or {"datapoints": [...]}: the same checks, queue and broadcast as the WebSocket."""
         try:
-            submission = parse_submission(self.request.body)
+            submission = parse_submission(self.body())
         except SubmissionError as error:
             raise ApiError(400, str(error)) from None
         receipt = await self.ingest.store(submission)

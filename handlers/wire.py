@@ -8,7 +8,11 @@ Checked against Tornado 6.6.1 (requirements.txt pins it). Below Tornado's public
 - `ws_connection.server_terminated`: frames arriving after our close are ignored (guarded by
   tests/handlers/test_base.py: nothing from a refused token is stored);
 - `ws_connection._received_pong`: a busy controller's readings count as its pong (guarded by
-  tests/handlers/test_wire.py: a controller faster than the database is slowed down, not timed out).
+  tests/handlers/test_wire.py: a controller faster than the database is slowed down, not timed out);
+- `RequestHandler._check_cross_origin`, replaced by OriginCheckedByUs (guarded by
+  tests/handlers/test_stream.py: an origin that is not exactly ours is refused);
+- `WebSocketProtocol13._receive_frame`, `_read_bytes` and `_abort`, in MaskedFramesOnly (guarded by
+  tests/handlers/test_wire.py: an unmasked client frame is closed with 1002).
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import logging
 import socket
 import struct
 from asyncio import Future
+from collections.abc import Callable
 from typing import Any
 
+import tornado.httputil
 import tornado.websocket
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError
@@ -42,6 +48,56 @@ def text_frame(payload: bytes) -> bytes:
     if length < 1 << 16:
         return struct.pack("!BBH", 0x81, 126, length) + payload
     return struct.pack("!BBQ", 0x81, 127, length) + payload
+
+
+class OriginCheckedByUs:
+    """Every browser's Origin goes to check_origin.
+
+    Tornado 6.6 lets a request through before asking check_origin when the browser says
+    Sec-Fetch-Site: same-origin, or when the Origin's host:port equals the Host header. Neither
+    sees the scheme, and both pass a DNS-rebinding page, for which the browser itself believes
+    it is on the same origin.
+    """
+
+    request: tornado.httputil.HTTPServerRequest
+
+    def check_origin(self, origin: str) -> bool:
+        raise NotImplementedError
+
+    def _check_cross_origin(self, check: Callable[[str], bool]) -> str | None:
+        origin = self.request.headers.get("Origin")
+        if origin is None:
+            return None  # not a browser: its token (or the open stream's policy) decides
+        return None if check(origin) else f"Origin {origin[:200]!r} not allowed"
+
+
+class MaskedFramesOnly(tornado.websocket.WebSocketProtocol13):
+    """RFC 6455, 5.1: a server must close the connection on a client frame that is not masked; Tornado
+    reads one as if it were."""
+
+    _at_frame_start = False
+
+    async def _receive_frame(self) -> None:
+        self._at_frame_start = True
+        await super()._receive_frame()
+
+    async def _read_bytes(self, n: int) -> bytes:
+        data = await super()._read_bytes(n)
+        if self._at_frame_start:
+            self._at_frame_start = False
+            if not data[1] & 0x80:
+                self.close(1002, "client frames must be masked")
+                self._abort()  # reads nothing more; the receive loop ends and on_close runs
+                return b"\x8a\x00"  # what Tornado goes on to parse instead: an empty pong
+        return data
+
+
+def masked_frames_only(protocol: tornado.websocket.WebSocketProtocol | None,
+                       handler: tornado.websocket.WebSocketHandler) -> tornado.websocket.WebSocketProtocol | None:
+    """The protocol Tornado chose, as a MaskedFramesOnly with the same parameters."""
+    if not isinstance(protocol, tornado.websocket.WebSocketProtocol13):
+        return protocol
+    return MaskedFramesOnly(handler, False, protocol.params)
 
 
 class FrameWriter:

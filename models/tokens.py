@@ -27,6 +27,7 @@ class Principal:
     role: str
     token_id: str
     expires_at: int
+    user_id: int | None = None  # set on tokens issued at login: the account they stand for
 
 
 def parse_ttl(text: str) -> int:
@@ -37,11 +38,15 @@ def parse_ttl(text: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def issue_token(secret: str, subject: str, role: str, ttl_seconds: int) -> str:
+def issue_token(secret: str, subject: str, role: str, ttl_seconds: int, user_id: int | None = None) -> str:
+    """A signed token; with user_id it stands for that account and dies with it (or with a change of role)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     now = int(time.time())
-    claims = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_seconds, "jti": uuid.uuid4().hex}
+    claims: dict[str, object] = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_seconds,
+                                 "jti": uuid.uuid4().hex}
+    if user_id is not None:
+        claims["uid"] = user_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -65,16 +70,28 @@ def verify_token(secret: str, token: str | None) -> Principal:
     role = claims["role"]
     if role not in ROLES or not isinstance(claims["sub"], str):
         raise TokenError("token has an unknown role")
+    user_id = claims.get("uid")
+    if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool)):
+        raise TokenError("malformed token")
     return Principal(subject=claims["sub"], role=role, token_id=str(claims.get("jti", "")),
-                     expires_at=int(claims["exp"]))
+                     expires_at=int(claims["exp"]), user_id=user_id)
 
 
 async def check_token(db: momoko.Pool, secret: str, token: str | None) -> Principal:
     """The token's principal if it is valid and not revoked; TokenError says why not.
     Raises one of database.UNAVAILABLE when revocation cannot be checked."""
     principal = verify_token(secret, token)
-    if await is_revoked(db, principal.token_id):
+    # One indexed query for both: revoked, and (for a login token) the account's role now.
+    cursor = await db.execute(
+        "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = %s), (SELECT role FROM users WHERE id = %s)",
+        (principal.token_id, principal.user_id))
+    revoked, role_now = cursor.fetchone()
+    if revoked:
         raise TokenError("token revoked")
+    if principal.user_id is not None and role_now is None:
+        raise TokenError("the token's user no longer exists")
+    if principal.user_id is not None and role_now != principal.role:
+        raise TokenError("the token's user has another role now; sign in again")
     return principal
 
 
@@ -84,8 +101,3 @@ async def revoke_token(db: momoko.Pool, token_id: str, expires_at: int) -> None:
         "INSERT INTO revoked_tokens (jti, expires_at) VALUES (%s, to_timestamp(%s)) ON CONFLICT DO NOTHING;"
         " DELETE FROM revoked_tokens WHERE expires_at < now() - interval '1 minute'",
         (token_id, expires_at))
-
-
-async def is_revoked(db: momoko.Pool, token_id: str) -> bool:
-    cursor = await db.execute("SELECT 1 FROM revoked_tokens WHERE jti = %s", (token_id,))
-    return cursor.fetchone() is not None

@@ -196,11 +196,16 @@ def database_unreachable(server: Server) -> Iterator[None]:
 
 def raw_subscriber(port: int, receive_buffer: int) -> socket.socket:
     """A stream client that completes the handshake and then never reads again."""
+    return raw_websocket(port, "/ws/datapoints/stream", receive_buffer)
+
+
+def raw_websocket(port: int, path: str, receive_buffer: int = 1 << 16) -> socket.socket:
+    """A WebSocket client socket just past the handshake, for sending and reading frames by hand."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
     sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws/datapoints/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
     response = b""
     while b"\r\n\r\n" not in response:

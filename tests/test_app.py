@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -193,3 +194,18 @@ def _closed_by_server_within(sock: socket.socket, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def test_a_body_far_over_the_limit_gets_a_json_413_not_a_reset(cli_env):
+    """Five times WS_MAX_MESSAGE_SIZE, told by Content-Length or only as the chunks arrive."""
+    with serving({**cli_env, "WS_MAX_MESSAGE_SIZE": "1024"}) as server:
+        for chunked in (False, True):
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            body = b"x" * 5 * 1024
+            connection.request("POST", "/api/v1/auth/login", body=iter([body]) if chunked else body,
+                               headers={"Content-Type": "application/json"}, encode_chunked=chunked)
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+            assert response.status == 413, answer
+            assert answer["error"]["message"] == "request body is larger than 1024 bytes"
+            connection.close()

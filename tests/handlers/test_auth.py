@@ -109,3 +109,36 @@ async def test_controller_tokens_cannot_use_the_user_api(accounts):
     assert status == 200 and body["role"] == "controller"
     status, body = await accounts.api("POST", "/tokens", {"subject": "x"}, token=accounts.token(role="controller"))
     assert status == 403
+
+
+@pytest.mark.settings(stream_require_token=True)
+@pytest.mark.gen_test
+async def test_a_deleted_user_s_token_stops_working_at_once(accounts):
+    token = (await login(accounts, email="op@lab.example"))[1]["access_token"]
+    assert (await accounts.api("GET", "/auth/me", token=token))[0] == 200
+    accounts.execute("DELETE FROM users WHERE email = 'op@lab.example'")
+    status, body = await accounts.api("GET", "/auth/me", token=token)
+    assert status == 401 and body["error"]["message"] == "the token's user no longer exists"
+    stream = await accounts.connect("/ws/datapoints/stream?token=" + token)
+    assert await stream.closed() == (1008, "the token's user no longer exists")
+
+
+@pytest.mark.gen_test
+async def test_a_user_whose_role_changed_must_sign_in_again(accounts):
+    token = (await login(accounts, email="op@lab.example"))[1]["access_token"]
+    accounts.execute("UPDATE users SET role = 'viewer' WHERE email = 'op@lab.example'")
+    status, body = await accounts.api("POST", "/experiments", {"name": "run"}, token=token)
+    assert status == 401 and "another role" in body["error"]["message"]
+    fresh = (await login(accounts, email="op@lab.example"))[1]["access_token"]
+    assert (await accounts.api("POST", "/experiments", {"name": "run"}, token=fresh))[0] == 403
+
+
+@pytest.mark.gen_test
+async def test_minted_tokens_belong_to_no_account_and_keep_working(accounts):
+    """Tokens from /tokens or `app.py token` name a subject, not an account: deleting users leaves them be."""
+    admin = (await login(accounts))[1]["access_token"]
+    minted = (await accounts.api("POST", "/tokens", {"subject": "ctl-7"}, token=admin))[1]["access_token"]
+    accounts.execute("DELETE FROM users")
+    controller = await accounts.connect_controller(token=minted)
+    controller.send({**SPEC_READING, "seq": 1})
+    assert (await controller.receive())["type"] == "ack"

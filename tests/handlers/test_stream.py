@@ -54,6 +54,32 @@ async def test_same_origin_browser_is_allowed(server):
     assert server.subscribers() == 1
 
 
+@pytest.mark.parametrize("origin, host", [
+    pytest.param("https://127.0.0.1:{port}", None, id="same-host-other-scheme"),
+    pytest.param("http://127.0.0.1:1", None, id="same-host-other-port"),
+    pytest.param("http://127.0.0.1", None, id="same-host-default-port"),
+    # DNS rebinding: the attacker's name resolves to us, so Host and Origin agree.
+    pytest.param("http://rebound.example:{port}", "rebound.example:{port}", id="dns-rebinding"),
+    pytest.param("null", None, id="opaque"),
+])
+@pytest.mark.gen_test
+async def test_an_origin_that_is_not_exactly_ours_is_refused(server, origin, host):
+    headers = {"Origin": origin.format(port=server.port)}
+    if host:
+        headers["Host"] = host.format(port=server.port)
+    with pytest.raises((HTTPClientError, WebSocketError)) as refused:
+        await server.connect("/ws/datapoints/stream", headers=headers)
+    assert getattr(refused.value, "code", None) == 403
+    assert server.subscribers() == 0
+
+
+@pytest.mark.settings(public_url="https://telemetry.example.org")
+@pytest.mark.gen_test
+async def test_the_public_url_counts_with_its_default_port(server):
+    await server.connect_stream(headers={"Origin": "https://telemetry.example.org:443"})
+    assert server.subscribers() == 1
+
+
 @pytest.mark.settings(allowed_origins=("https://dashboard.example",))
 @pytest.mark.gen_test
 async def test_configured_origin_is_allowed(server):

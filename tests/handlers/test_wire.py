@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.helpers import SPEC_READING, raw_subscriber
+from tests.helpers import SPEC_READING, raw_subscriber, raw_websocket
 
 
 @pytest.mark.settings(heartbeat_interval=0.2)
@@ -71,3 +71,20 @@ async def _every(seconds: float, action) -> None:
     while True:
         action()
         await asyncio.sleep(seconds)
+
+
+@pytest.mark.gen_test
+async def test_an_unmasked_client_frame_is_closed_with_1002_and_not_read(server):
+    """RFC 6455, 5.1: clients mask every frame; a server must close the connection on one that is not."""
+    path = "/ws/controller/telemetry?token=" + server.token()
+    sock = await asyncio.get_running_loop().run_in_executor(None, raw_websocket, server.port, path)
+    await server.wait_for(lambda: server.controllers() == 1)
+    text = json.dumps({**SPEC_READING, "seq": 1}).encode()
+    sock.sendall(bytes([0x81, len(text)]) + text)  # FIN + text, mask bit clear
+
+    sock.settimeout(5)
+    answer = await asyncio.get_running_loop().run_in_executor(None, sock.recv, 64)
+    assert answer[0] == 0x88 and int.from_bytes(answer[2:4], "big") == 1002, answer  # a close frame, 1002
+    await server.wait_for(lambda: server.controllers() == 0)
+    assert server.rows() == []
+    sock.close()
