@@ -92,7 +92,7 @@ def _problems(fields: dict[str, Any]) -> dict[str, str]:
     if "unit" in fields and len(fields["unit"]) > MAX_UNIT:
         problems["unit"] = f"at most {MAX_UNIT} characters"
     for bound in ("min_value", "max_value"):
-        if fields.get(bound) is not None and not math.isfinite(fields[bound]):
+        if fields.get(bound) is not None and not _finite(fields[bound]):
             problems[bound] = "a finite number or null"
     low, high = fields.get("min_value"), fields.get("max_value")
     if low is not None and high is not None and not problems and low > high:
@@ -100,7 +100,16 @@ def _problems(fields: dict[str, Any]) -> dict[str, str]:
     return problems
 
 
+def _finite(number: float) -> bool:
+    """A number PostgreSQL's double precision can hold (a JSON integer may be far larger)."""
+    try:
+        return math.isfinite(float(number))
+    except OverflowError:
+        return False
+
+
 default_handlers = [
     (r"/api/v1/events", EventsHandler),
     (r"/api/v1/events/" + public_ids.ROUTE, EventHandler),
 ]
+

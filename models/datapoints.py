@@ -52,7 +52,8 @@ def _array(elements: Iterable[str]) -> str:
 
     Elements go in unquoted, so none may hold a comma, brace, quote, backslash or space: ids we
     generate are URL-safe base64, timestamps and floats are ours, and event ids have passed
-    public_ids.PUBLIC_ID, which allows only letters, digits and _ . : -.
+    public_ids.PUBLIC_ID, which allows only letters, digits and _ . : -. Unquoted, though, NULL in
+    any letter case is no string but a null: event ids, which may be that word, come quoted.
     """
     return "{" + ",".join(elements) + "}"
 
@@ -63,7 +64,7 @@ async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading]) -> lis
     public_ids = new_public_ids(len(readings))
     cursor = await db.execute(_INSERT, (
         _array(public_ids),
-        _array(r.event_public_id for r in readings),
+        _array(f'"{r.event_public_id}"' for r in readings),
         _array(repr(r.value) for r in readings),
         _array(r.timestamp for r in readings),
     ))

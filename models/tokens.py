@@ -12,6 +12,8 @@ import momoko
 
 from models.roles import ROLES
 
+# Ten years: longer lifetimes only postpone revocation's limits (an expiry PostgreSQL cannot store).
+MAX_TTL = 3650 * 86400
 ALGORITHM = "HS256"  # pinned: the algorithm is ours to choose, never the token's
 _TTL = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -35,7 +37,10 @@ def parse_ttl(text: str) -> int:
     match = _TTL.match(text.strip())
     if not match or int(match.group(1)) == 0:
         raise ValueError(f"ttl must look like 3600, 15m, 12h or 30d, got {text!r}")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_TTL:
+        raise ValueError(f"ttl must be at most {MAX_TTL // 86400}d")
+    return seconds
 
 
 def issue_token(secret: str, subject: str, role: str, ttl_seconds: int, user_id: int | None = None) -> str:
