@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import getpass
 import json
 import logging
 import os
+import resource
 import secrets
 import signal
 import sys
@@ -26,26 +28,31 @@ import handlers.docs
 import handlers.events
 import handlers.experiments
 import handlers.health
+import handlers.metrics
 import handlers.pages
 import handlers.stream
 import handlers.telemetry
 from conf import profiles
 from conf import settings as config
-from conf.rendering import render_frontend_env, render_nginx, write_output
+from conf.rendering import render_frontend_env, render_nginx, render_systemd, write_output
 from conf.settings import Settings, SettingsError
 from handlers.base import NotFoundHandler, SocketHandler
 from handlers.stream import StreamHandler
 from handlers.throttle import LoginThrottle
-from models import database, events, roles, tokens, users
+from handlers.wire import ConnectionCaps, GuardedHTTPServer
+from models import backup, database, events, roles, tokens, users
 from models.ingest import IngestQueue
+from models.metrics import Metrics
 from models.relay import Relay
 
 log = logging.getLogger("webmacs")
+FD_RESERVE = 128  # descriptors kept for the pool, the relay, logs and files when MAX_CONNECTIONS is 0
+FD_LIMIT_WITHOUT_HARD_LIMIT = 1 << 20
 FIRST_ADMIN = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 
-HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.auth, handlers.datapoints,
-                   handlers.events, handlers.experiments, handlers.docs, handlers.pages)
+HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.metrics, handlers.auth,
+                   handlers.datapoints, handlers.events, handlers.experiments, handlers.docs, handlers.pages)
 
 
 class WebMACS(tornado.web.Application):
@@ -57,13 +64,16 @@ class WebMACS(tornado.web.Application):
     def __init__(self, settings: Settings, db: momoko.Pool, database_url: str) -> None:
         self.config = settings
         self.db = db
-        self.relay = (Relay(database_url, db, deliver=StreamHandler.broadcast)
+        self.metrics = Metrics()
+        broadcast = functools.partial(StreamHandler.broadcast, deliveries=self.metrics.deliveries)
+        self.relay = (Relay(database_url, db, deliver=broadcast, delay_seen=self.metrics.relay_delay.observe)
                       if settings.broadcast_across_processes else None)
-        self.ingest = IngestQueue(db, on_committed=StreamHandler.broadcast,
+        self.ingest = IngestQueue(db, on_committed=broadcast, metrics=self.metrics,
                                   announce=None if self.relay is None else self.relay.published)
         self.login_throttle = LoginThrottle()
         self.subscribers_cut_off = 0
-        self._servers: list[HTTPServer] = []
+        self.sockets_refused = 0  # WebSocket upgrades over the per-address cap behind a proxy
+        self._servers: list[GuardedHTTPServer] = []
         routes = [route for module in HANDLER_MODULES for route in module.default_handlers]
         super().__init__(
             routes,
@@ -71,13 +81,22 @@ class WebMACS(tornado.web.Application):
             websocket_ping_timeout=settings.heartbeat_interval,
             websocket_max_message_size=settings.max_message_size,
             log_function=log_request,
+            access_log=settings.access_log,
             default_handler_class=NotFoundHandler,
         )
 
     def listen(self, port: int, address: str | None = None, **kwargs: Any) -> HTTPServer:
-        server = super().listen(port, address, **kwargs)
+        caps = ConnectionCaps(self.config.max_connections or connection_budget(),
+                              self.config.max_connections_per_address, refused=self.metrics.connections_refused.inc)
+        server = GuardedHTTPServer(self, caps=caps, per_address=not self.config.behind_proxy, **kwargs)
+        server.listen(port, address or "")
         self._servers.append(server)  # stop() stops accepting on it
         return server
+
+    @property
+    def connections_refused(self) -> int:
+        """Connections refused with 503 for being over MAX_CONNECTIONS or MAX_CONNECTIONS_PER_ADDRESS."""
+        return sum(server.caps.refused for server in self._servers) + self.sockets_refused
 
     async def start(self) -> None:
         if self.relay is not None:
@@ -94,8 +113,11 @@ class WebMACS(tornado.web.Application):
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """Tornado's access log line, without the query string: it carries tokens."""
+    """Tornado's access log line, without the query string: it carries tokens. Successful requests only
+    with ACCESS_LOG: every dashboard poll is one."""
     status = handler.get_status()
+    if status < 400 and not handler.application.settings["access_log"]:
+        return
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     logging.getLogger("tornado.access").log(
         level, "%d %s %s (%s) %.1fms", status, handler.request.method, handler.request.path,
@@ -105,7 +127,29 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 # --- commands -------------------------------------------------------------------------------
 
+def raise_fd_limit() -> None:
+    """Take all the file descriptors the hard limit allows: every connection is one, and the usual
+    soft limit (1,024) is far below what a server needs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, FD_LIMIT_WITHOUT_HARD_LIMIT)
+    if wanted > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as error:
+            log.warning("could not raise the file descriptor limit from %d: %s", soft, error)
+            wanted = soft
+    log.info("file descriptors: soft limit %d (was %d), hard limit %s", wanted, soft,
+             "unlimited" if hard == resource.RLIM_INFINITY else hard)
+
+
+def connection_budget() -> int:
+    """MAX_CONNECTIONS when it is 0: the descriptors left after those kept for the database and files."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, soft - FD_RESERVE)
+
+
 async def serve(settings: Settings, url: str) -> None:
+    raise_fd_limit()
     db = await database.connect_pool(url, settings.db_pool_size)
     await database.migrate(db)
     await _first_admin(db)
@@ -190,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "render":
             return _render(args, settings)
         settings = config.with_jwt_secret(settings)
+        logging.getLogger().setLevel(settings.log_level)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -208,6 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = database.resolve_url(settings.database_url, settings.var_dir)
     try:
         return _run_database_command(args, settings, url)
+    except backup.BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except database.UNAVAILABLE as error:
         print(f"error: cannot reach the database at {database.redact(url)}: {error}".strip(), file=sys.stderr)
         return 1
@@ -229,6 +277,12 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
     elif args.command == "migrate":
         applied = asyncio.run(_with_pool(url, database.migrate))
         print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    elif args.command == "backup":
+        print(backup.backup(url, args.output, force=args.force))
+    elif args.command == "restore":
+        print(backup.restore(url, args.file, force=args.force), flush=True)
+        applied = asyncio.run(_with_pool(url, database.migrate))  # brings an older backup up to date
+        print("then applied: " + ", ".join(applied) if applied else "schema is up to date")
     elif args.command == "event":
         event = asyncio.run(_with_pool(url, lambda db: events.upsert_event(
             db, args.public_id, name=args.name or args.public_id, unit=args.unit, type=args.type)))
@@ -255,11 +309,14 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
 
 
 def _render(args: argparse.Namespace, settings: Settings) -> int:
-    if args.target == "nginx":
+    if args.target in ("nginx", "systemd"):
         if args.conf is None:
-            raise SettingsError("render nginx needs --conf PROFILE (e.g. conf/production.toml)")
+            raise SettingsError(f"render {args.target} needs --conf PROFILE (e.g. conf/production.toml)")
         # Only the profile counts here, not the environment: the same profile gives the same config anywhere.
-        write_output(render_nginx(profiles.load_profile(args.conf), str(args.conf)), args.output)
+        # The certificate files are looked for only when rendering for nginx, which reads them.
+        render = render_nginx if args.target == "nginx" else render_systemd
+        profile = profiles.load_profile(args.conf, check_files=args.target == "nginx")
+        write_output(render(profile, str(args.conf)), args.output)
         return 0
     if not settings.public_url:
         raise SettingsError("PUBLIC_URL is empty: set it (in the environment or the profile's [app] table) "
@@ -301,14 +358,26 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--conf", type=Path, help="a deployment profile (conf/*.toml); the environment overrides it")
 
     render = commands.add_parser("render", help="write a file generated from templates/ and the settings")
-    render.add_argument("target", choices=["nginx", "frontend-env"],
+    render.add_argument("target", choices=["nginx", "systemd", "frontend-env"],
                         help="nginx: the reverse-proxy config for a profile's [proxy] table; "
+                             "systemd: the service unit (webmacs@.service, one instance per port) for its "
+                             "[service] table; "
                              "frontend-env: the dashboard's static/env.js, for a proxy that serves static/ itself")
-    render.add_argument("--conf", type=Path, help="a deployment profile (conf/*.toml); the environment overrides it")
+    render.add_argument("--conf", type=Path, help="a deployment profile (conf/*.toml); nginx and systemd read it "
+                                                  "alone, for frontend-env the environment overrides it")
     render.add_argument("-o", "--output", required=True, metavar="PATH",
                         help="file to write (replaced atomically, only on success) or - for standard output")
 
     commands.add_parser("migrate", help="apply database migrations not yet applied")
+
+    backup_cmd = commands.add_parser("backup", help="write a pg_dump -Fc archive of the database; safe while serving")
+    backup_cmd.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
+                            help="the file to write (complete or not at all)")
+    backup_cmd.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    restore_cmd = commands.add_parser("restore", help="restore a backup into an empty database, then migrate")
+    restore_cmd.add_argument("file", type=Path, metavar="FILE", help="an archive `backup` wrote")
+    restore_cmd.add_argument("--force", action="store_true",
+                             help="even into a database that holds data or has other connections: replaces its tables")
     commands.add_parser("settings", help="list every setting with its environment variable and default")
 
     event_cmd = commands.add_parser("event", help="manage events (sensors and actuators)")

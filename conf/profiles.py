@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import posixpath
 import re
 import tomllib
 from collections.abc import Mapping
@@ -22,6 +23,13 @@ DEFAULT_READ_TIMEOUT = 86400
 NGINX_UNSAFE = re.compile(r"[\s\"';{}#$\\]")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*\Z")
+# What could end a systemd directive or change its meaning: control characters (a newline starts another
+# directive), backslashes (escapes, line continuation), % (specifiers) and $ (variables, in ExecStart).
+# Paths also refuse whitespace and quotes (which split and group words) and ; # (comments in some parsers).
+SYSTEMD_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\%$]")
+SYSTEMD_UNSAFE_PATH = re.compile(r"[\x00-\x1f\x7f\\%$\s\"';#]")
+SYSTEM_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")  # a user or group name, as useradd accepts by default
+HIDDEN_BY_PROTECT_HOME = ("/home", "/root", "/run/user")
 
 _FIELDS = {f.metadata["env"]: f for f in dataclasses.fields(Settings)}
 _ACCEPTED_TOML = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "Path": (str,),
@@ -50,6 +58,7 @@ class Proxy:
     websocket_read_timeout: int = DEFAULT_READ_TIMEOUT
     upstream_keepalive: int = 16
     access_log: str = "/var/log/nginx/webmacs.access.log"
+    metrics_allow: tuple[str, ...] = ()  # addresses or networks that may scrape /metrics; none: nobody
 
     @property
     def tls(self) -> bool:
@@ -62,8 +71,25 @@ class Proxy:
 
 _PROXY_TYPES = {"server_names": list, "backends": list, "static_root": str, "listen_address": str, "http_port": int,
                 "https_port": int, "tls_certificate": str, "tls_certificate_key": str, "body_size_limit": int,
-                "websocket_read_timeout": int, "upstream_keepalive": int, "access_log": str}
+                "websocket_read_timeout": int, "upstream_keepalive": int, "access_log": str, "metrics_allow": list}
 _PROXY_REQUIRED = ("server_names", "backends", "static_root")
+
+
+@dataclass(frozen=True)
+class Service:
+    """The `[service]` table: the systemd unit that runs `app.py serve` with this profile."""
+
+    working_directory: str
+    python: str
+    var_dir: str  # not a key: [app] WEBMACS_VAR_DIR (relative to working_directory), else <working_directory>/var
+    user: str = "webmacs"
+    group: str = "webmacs"
+    environment_file: str | None = None  # JWT_SECRET, DATABASE_URL: secrets stay out of the unit
+    limit_nofile: int = 65536
+
+
+_SERVICE_TYPES = {"user": str, "group": str, "working_directory": str, "python": str, "environment_file": str,
+                  "limit_nofile": int}
 
 
 @dataclass(frozen=True)
@@ -71,6 +97,7 @@ class Profile:
     path: Path
     app: dict[str, str]  # settings by variable name, as text, like the environment
     proxy: Proxy | None
+    service: Service | None = None
 
     def settings(self, environ: Mapping[str, str] = {}, **overrides: Any) -> Settings:
         """The app's settings: the profile's, with the environment taking precedence."""
@@ -92,15 +119,16 @@ def load_profile(path: Path, check_files: bool = True) -> Profile:
         raise ProfileError(f"{path}: cannot read it ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ProfileError(f"{path}: not valid TOML: {error}") from None
-    unknown = sorted(set(document) - {"app", "proxy"})
+    unknown = sorted(set(document) - {"app", "proxy", "service"})
     if unknown:
-        raise ProfileError(f"{path}: unknown key {unknown[0]!r} (a profile has [app] and [proxy] tables)")
-    for table in ("app", "proxy"):
+        raise ProfileError(f"{path}: unknown key {unknown[0]!r} (a profile has [app], [proxy] and [service] tables)")
+    for table in ("app", "proxy", "service"):
         if not isinstance(document.get(table, {}), dict):
             raise ProfileError(f"{path}: {table} must be a table")
     app = {name: _as_text(path, name, value) for name, value in document.get("app", {}).items()}
     proxy = _proxy(path, document["proxy"], check_files) if "proxy" in document else None
-    profile = Profile(path, app, proxy)
+    service = _service(path, document["service"], app) if "service" in document else None
+    profile = Profile(path, app, proxy, service)
     try:
         settings = profile.settings()
     except SettingsError as error:
@@ -182,9 +210,54 @@ def _proxy(path: Path, table: dict[str, Any], check_files: bool) -> Proxy:
     for key in ("body_size_limit", "websocket_read_timeout", "upstream_keepalive"):
         if key in table and table[key] < 1:
             raise bad(key, "must be at least 1")
+    for network in table.get("metrics_allow", []):
+        if not isinstance(network, str) or not _is_network(network):
+            raise bad("metrics_allow", f"has {network!r}; each must be an address or network such as 10.0.0.5 "
+                                       "or 10.0.0.0/24")
     # Each value was checked above; TOML arrays become the tuples Proxy declares.
     fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in table.items()}
     return Proxy(**fields)
+
+
+def _service(path: Path, table: dict[str, Any], app: Mapping[str, str]) -> Service:
+    def bad(key: str, message: str, section: str = "service") -> ProfileError:
+        return ProfileError(f"{path}: [{section}] {key} {message}")
+
+    def check_path(key: str, value: str, section: str = "service") -> None:
+        if not value.startswith("/") or value != posixpath.normpath(value) or SYSTEMD_UNSAFE_PATH.search(value):
+            raise bad(key, "must be an absolute path (no ., .. or trailing /) without spaces, quotes, \\, %, $, ; "
+                           "or #", section)
+        hidden = next((top for top in HIDDEN_BY_PROTECT_HOME if value == top or value.startswith(top + "/")), None)
+        if hidden:
+            raise bad(key, f"is under {hidden}, which the unit hides from the service (ProtectHome=true): "
+                           "use a path such as /srv/webmacs", section)
+
+    for key, value in table.items():
+        kind = _SERVICE_TYPES.get(key)
+        if kind is None:
+            raise bad(key, f"is not a key of [service] (known: {', '.join(_SERVICE_TYPES)})")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise bad(key, "must be " + {str: "a string", int: "an integer"}[kind])
+    if "working_directory" not in table:
+        raise bad("working_directory", "is required: the checkout the service runs, e.g. /srv/webmacs")
+    for key in ("user", "group"):
+        if key in table and not SYSTEM_NAME.match(table[key]):
+            raise bad(key, "must be a name such as webmacs: lower-case letters, digits, _ and -")
+        if table.get(key) == "root":
+            raise bad(key, "must not be root: the server needs no privileges")
+    for key in ("working_directory", "python", "environment_file"):
+        if key in table:
+            check_path(key, table[key])
+    if "limit_nofile" in table and not 1024 <= table["limit_nofile"] <= 1048576:
+        raise bad("limit_nofile", "must be between 1024 and 1048576 (Linux's default fs.nr_open)")
+    directory = table["working_directory"]
+    # The service runs in working_directory, so a relative WEBMACS_VAR_DIR means a directory inside it.
+    var_dir = posixpath.normpath(posixpath.join(directory, app.get("WEBMACS_VAR_DIR") or "var"))
+    check_path("WEBMACS_VAR_DIR", var_dir, section="app")
+    user = table.get("user", "webmacs")
+    return Service(working_directory=directory, python=table.get("python", f"{directory}/.venv/bin/python"),
+                   var_dir=var_dir, user=user, group=table.get("group", user),
+                   environment_file=table.get("environment_file"), limit_nofile=table.get("limit_nofile", 65536))
 
 
 def _check_against_app(path: Path, proxy: Proxy, settings: Settings) -> None:
@@ -210,6 +283,14 @@ def _is_plain(text: str) -> bool:
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
     except ValueError:
         return False
     return True

@@ -1,4 +1,4 @@
-"""Files rendered from `templates/` for deployment: the frontend env and the nginx config."""
+"""Files rendered from `templates/` for deployment: the frontend env, the nginx config and the systemd unit."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import jinja2
 
-from conf.profiles import NGINX_UNSAFE, Profile
+from conf.profiles import NGINX_UNSAFE, SYSTEMD_UNSAFE, SYSTEMD_UNSAFE_PATH, Profile
 from conf.settings import API_PAGE_LIMIT, ROOT, Settings, SettingsError
 from models.roles import EDITORS
 
-# These templates produce JavaScript and nginx config, not HTML: HTML escaping would corrupt
+# These templates produce JavaScript, nginx config and a systemd unit, not HTML: HTML escaping would corrupt
 # them. Values reach them validated, and anything a browser parses goes through `tojson`.
 CONFIG_TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(ROOT / "templates"),
@@ -41,6 +41,34 @@ def _nginx_address(value: object) -> str:
 
 CONFIG_TEMPLATES.filters["nginx"] = _nginx
 CONFIG_TEMPLATES.filters["nginx_address"] = _nginx_address
+
+
+def _nginx_network(value: object) -> str:
+    text = _nginx(value)
+    if re.search(r"[^A-Za-z0-9.:/_-]", text):
+        raise SettingsError(f"refusing to write {text!r} into the nginx config as a network")
+    return text
+
+
+CONFIG_TEMPLATES.filters["nginx_network"] = _nginx_network
+
+
+def _systemd(value: object) -> str:
+    text = str(value)
+    if not text or SYSTEMD_UNSAFE.search(text):
+        raise SettingsError(f"refusing to write {text!r} into the systemd unit: it could break out of the directive")
+    return text
+
+
+def _systemd_path(value: object) -> str:
+    text = _systemd(value)
+    if not text.startswith("/") or SYSTEMD_UNSAFE_PATH.search(text):
+        raise SettingsError(f"refusing to write {text!r} into the systemd unit as an absolute path")
+    return text
+
+
+CONFIG_TEMPLATES.filters["systemd"] = _systemd
+CONFIG_TEMPLATES.filters["systemd_path"] = _systemd_path
 
 
 def frontend_env(settings: Settings, origin: str) -> dict[str, Any]:
@@ -72,6 +100,21 @@ def render_nginx(profile: Profile, source: str) -> str:
         raise SettingsError(f"{profile.path}: has no [proxy] table, so there is no nginx config to render")
     return CONFIG_TEMPLATES.get_template("nginx/site.conf.j2").render(
         proxy=profile.proxy, settings=profile.settings(), source=source)
+
+
+def render_systemd(profile: Profile, source: str) -> str:
+    """The systemd template unit (one instance per port) for a profile with a [service] table."""
+    if profile.service is None:
+        raise SettingsError(f"{profile.path}: has no [service] table, so there is no systemd unit to render")
+    if profile.proxy is not None:
+        ports = sorted({int(backend.rpartition(":")[2]) for backend in profile.proxy.backends})
+    else:
+        ports = [profile.settings().port]
+    # The service reads the profile from its own checkout when the profile lies in this one.
+    path = profile.path.resolve()
+    conf = f"{profile.service.working_directory}/{path.relative_to(ROOT)}" if path.is_relative_to(ROOT) else str(path)
+    return CONFIG_TEMPLATES.get_template("systemd/webmacs@.service.j2").render(
+        service=profile.service, ports=ports, conf=conf, source=source)
 
 
 def write_output(text: str, destination: str) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_SECRET_LENGTH = 32
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 API_PAGE_LIMIT = 1000  # most rows one API request returns; the dashboard loads a chart's history in one
 
 
@@ -42,6 +43,10 @@ class Settings:
     controller_window: int = _setting("CONTROLLER_WINDOW", 5000, "Readings one controller may have waiting for the database before the server stops reading from it.")
     http_idle_timeout: float = _setting("HTTP_IDLE_TIMEOUT", 60.0, "Seconds an HTTP connection may stay silent, between requests or while its headers arrive, before it is closed (WebSockets are exempt: heartbeats watch them).")
     http_body_timeout: float = _setting("HTTP_BODY_TIMEOUT", 60.0, "Seconds a request body may take to arrive in full before the connection is closed.")
+    max_connections: int = _setting("MAX_CONNECTIONS", 0, "Most connections (HTTP and WebSocket) open at once; more get 503. 0: the file descriptor limit less 128 kept for the database and files.")
+    max_connections_per_address: int = _setting("MAX_CONNECTIONS_PER_ADDRESS", 256, "Most connections open at once from one client address (behind a proxy: WebSockets per forwarded address); more get 503. 0: no cap.")
+    log_level: str = _setting("LOG_LEVEL", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`: the least severe log lines written.")
+    access_log: bool = _setting("ACCESS_LOG", False, "`1` logs every HTTP request at INFO; `0` logs only those answered 4xx (WARNING) or 5xx (ERROR), which are always logged.")
     db_pool_size: int = _setting("DB_POOL_SIZE", 4, "Most PostgreSQL connections the server holds.")
     broadcast_across_processes: bool = _setting("BROADCAST_ACROSS_PROCESSES", False, "`1` when several server processes share the database (an upstream with several backends): each one relays the datapoints the others store to its own stream subscribers, through PostgreSQL LISTEN/NOTIFY.")
     reconnect_base: float = _setting("FRONTEND_RECONNECT_BASE", 1.0, "Dashboard: wait before its first stream reconnect, in seconds; doubles for each further attempt (each wait is randomized between half and all of it).")
@@ -126,6 +131,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"PORT must be between 1 and 65535, got {settings.port}")
     if settings.subscriber_stall_timeout <= 0:
         raise SettingsError("SUBSCRIBER_STALL_TIMEOUT must be a positive number of seconds")
+    if settings.log_level not in LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}")
+    for name, env in (("max_connections", "MAX_CONNECTIONS"), ("max_connections_per_address",
+                                                               "MAX_CONNECTIONS_PER_ADDRESS")):
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"{env} must be 0 (see its meaning) or a positive number")
     for name, env in (("http_idle_timeout", "HTTP_IDLE_TIMEOUT"), ("http_body_timeout", "HTTP_BODY_TIMEOUT")):
         if getattr(settings, name) <= 0:
             raise SettingsError(f"{env} must be a positive number of seconds")

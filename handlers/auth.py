@@ -23,6 +23,7 @@ class LoginHandler(ApiHandler):
         user = await users.authenticate(self.db, body["email"], body["password"])
         if user is None:
             self.app.login_throttle.failed(address)
+            self.app.metrics.login_failures.inc()
             raise ApiError(401, "wrong email or password")
         self.app.login_throttle.succeeded(address)
         token = tokens.issue_token(self.config.jwt_secret, user["email"], user["role"], USER_TOKEN_TTL,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from conf.settings import Settings
     from handlers.throttle import LoginThrottle
     from models.ingest import IngestQueue
+    from models.metrics import Metrics
     from models.relay import Relay
 
 log = logging.getLogger("webmacs.handlers")
@@ -50,7 +51,12 @@ class Services(Protocol):
     ingest: IngestQueue
     relay: Relay | None  # only with BROADCAST_ACROSS_PROCESSES
     login_throttle: LoginThrottle
+    metrics: Metrics
     subscribers_cut_off: int
+    sockets_refused: int
+
+    @property
+    def connections_refused(self) -> int: ...
 
 
 class ApiError(tornado.web.HTTPError):
@@ -305,6 +311,18 @@ class SocketHandler(AppMixin, OriginCheckedByUs, tornado.websocket.WebSocketHand
 
     def token_required(self) -> bool:
         return True
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        # Behind a proxy the server sees one address for everyone, so the cap per client applies here,
+        # by the forwarded address, before the upgrade.
+        cap = self.config.max_connections_per_address
+        if self.config.behind_proxy and cap:
+            address = self.request.remote_ip
+            if sum(1 for peer in SocketHandler.connected() if peer.request.remote_ip == address) >= cap:
+                self.app.sockets_refused += 1
+                self.app.metrics.connections_refused.inc()
+                raise tornado.web.HTTPError(503, "too many connections from %s", address)
+        await super().get(*args, **kwargs)
 
     def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
         return masked_frames_only(super().get_websocket_protocol(), self)

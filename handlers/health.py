@@ -26,6 +26,7 @@ class HealthHandler(ApiHandler):
             "database": database,
             **SocketHandler.counts(),
             "subscribers_cut_off": self.app.subscribers_cut_off,
+            "connections_refused": self.app.connections_refused,
             "readings_committed": self.ingest.committed_rows,
             "readings_waiting": self.ingest.waiting_rows,
             "relay": "off" if self.app.relay is None else self.app.relay.state,

@@ -6,6 +6,7 @@ import logging
 from typing import Any, ClassVar
 
 import tornado.web
+from prometheus_client import Counter
 
 from handlers.base import TRY_AGAIN_LATER, SocketHandler
 from handlers.wire import dumps, text_frame
@@ -36,13 +37,14 @@ class StreamHandler(SocketHandler):
         self.set_nodelay(True)
         self.writer.limit_kernel_backlog(KERNEL_UNSENT_BYTES)
         StreamHandler.subscribers.add(self)
+        self.app.metrics.connections_open.labels(self.kind).inc()
         log.info("subscriber %s connected (%d open)", self.peer(), len(self.subscribers))
 
     def on_message(self, message: str | bytes) -> None:
         pass  # the stream is one-way; whatever a browser sends is ignored
 
     def on_close(self) -> None:
-        StreamHandler.subscribers.discard(self)
+        self._leave()
         if self.refusal is None:
             log.info("subscriber %s disconnected (code %s, %d open)", self.peer(), self.close_code,
                      len(self.subscribers))
@@ -52,21 +54,30 @@ class StreamHandler(SocketHandler):
         return list(cls.subscribers)
 
     @classmethod
-    def broadcast(cls, datapoints: list[dict[str, Any]]) -> None:
+    def broadcast(cls, datapoints: list[dict[str, Any]], deliveries: Counter | None = None) -> None:
         """Send each datapoint to every subscriber, JSON-encoded and framed once for all of them."""
         if not cls.subscribers:
             return
         frames = b"".join(text_frame(dumps(datapoint).encode()) for datapoint in datapoints)
-        for subscriber in list(cls.subscribers):  # a send may remove a subscriber
+        subscribers = list(cls.subscribers)  # a send may remove a subscriber
+        for subscriber in subscribers:
             subscriber._deliver(frames)
+        if deliveries is not None:
+            deliveries.inc(len(datapoints) * len(subscribers))
 
     def _deliver(self, frames: bytes) -> None:
         if self.writer.writing() and self._lagging(len(frames)):
             self.app.subscribers_cut_off += 1
-            StreamHandler.subscribers.discard(self)
+            self.app.metrics.subscribers_cut_off.inc()
+            self._leave()
             self.close(TRY_AGAIN_LATER, "too slow: messages were piling up unread")
         elif not self.writer.send(frames):
+            self._leave()
+
+    def _leave(self) -> None:
+        if self in StreamHandler.subscribers:
             StreamHandler.subscribers.discard(self)
+            self.app.metrics.connections_open.labels(self.kind).dec()
 
     def _lagging(self, incoming: int) -> bool:
         queued, behind = self.writer.queued_bytes() + incoming, self.writer.seconds_behind()

@@ -31,6 +31,7 @@ class TelemetryHandler(SocketHandler):
             return
         self.set_nodelay(True)
         TelemetryHandler.controllers.add(self)
+        self.app.metrics.connections_open.labels(self.kind).inc()
         log.info("controller %s connected", self.peer())
 
     def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
@@ -40,6 +41,7 @@ class TelemetryHandler(SocketHandler):
         try:
             submission = parse_submission(message)
         except SubmissionError as error:
+            self.app.metrics.messages_unreadable.inc()
             self._send_error(str(error), [], error.seq, error.has_seq)
             return None
         self._unsettled += len(submission.readings)
@@ -51,7 +53,9 @@ class TelemetryHandler(SocketHandler):
         return None
 
     def on_close(self) -> None:
-        TelemetryHandler.controllers.discard(self)
+        if self in TelemetryHandler.controllers:
+            TelemetryHandler.controllers.discard(self)
+            self.app.metrics.connections_open.labels(self.kind).dec()
         self._wake()
         if self.refusal is None:
             log.info("controller %s disconnected (code %s)", self.peer(), self.close_code)

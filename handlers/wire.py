@@ -1,5 +1,5 @@
-"""The bytes under a WebSocket: frames built once and shared, one write in flight per peer, and every
-Tornado internal this project relies on.
+"""The bytes under every connection: who may connect at all, frames built once and shared, one write in
+flight per peer, and every Tornado internal this project relies on.
 
 Checked against Tornado 6.6.1 (requirements.txt pins it). Below Tornado's public API, and only here:
 - `ws_connection.stream` and its `socket`: ready-made frames go straight to the kernel, and stream
@@ -12,19 +12,25 @@ Checked against Tornado 6.6.1 (requirements.txt pins it). Below Tornado's public
 - `RequestHandler._check_cross_origin`, replaced by OriginCheckedByUs (guarded by
   tests/handlers/test_stream.py: an origin that is not exactly ours is refused);
 - `WebSocketProtocol13._receive_frame`, `_read_bytes` and `_abort`, in MaskedFramesOnly (guarded by
-  tests/handlers/test_wire.py: an unmasked client frame is closed with 1002).
+  tests/handlers/test_wire.py: an unmasked client frame is closed with 1002);
+- `TCPServer._sockets`, `_handlers` and `_handle_connection`, in GuardedHTTPServer (guarded by
+  tests/test_app.py: connections over the caps get 503, and running out of file descriptors
+  neither spins nor floods the log).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
 import struct
 from asyncio import Future
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import tornado.httpserver
 import tornado.httputil
 import tornado.websocket
 from tornado.ioloop import IOLoop
@@ -33,6 +39,122 @@ from tornado.iostream import IOStream, StreamClosedError
 log = logging.getLogger("webmacs.wire")
 
 TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux and macOS
+
+
+# accept() failing for want of a file descriptor or memory: retrying at once would fail again at once.
+OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_PAUSE = 1.0  # seconds without accepting after such a failure
+ACCEPT_BURST = 128  # connections accepted per readiness event at most, as Tornado does
+_REFUSAL_BODY = b'{"error":{"code":503,"message":"too many connections; try again later","details":{}}}'
+REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+           b"Retry-After: 5\r\nContent-Length: %d\r\n\r\n%s" % (len(_REFUSAL_BODY), _REFUSAL_BODY))
+
+
+class ConnectionCaps:
+    """Counts open connections, HTTP and WebSocket alike, in total and per client address.
+
+    A connection is counted from accept() until its stream closes. Closed ones are noticed lazily,
+    when a cap looks reached, so counting costs nothing per connection while there is room.
+    """
+
+    def __init__(self, total: int, per_address: int, refused: Callable[[], None] = lambda: None) -> None:
+        self.total, self.per_address = total, per_address  # 0: no cap
+        self.refused = 0
+        self._on_refused = refused
+        self._open: defaultdict[str, set[IOStream]] = defaultdict(set)
+        self._count = 0
+
+    def admit(self, stream: IOStream, address: str) -> bool:
+        if self.total and self._count >= self.total:
+            for known in list(self._open):
+                self._forget_closed(known)
+        if self.per_address and len(self._open.get(address, ())) >= self.per_address:
+            self._forget_closed(address)
+        if (self.total and self._count >= self.total) or \
+                (self.per_address and len(self._open.get(address, ())) >= self.per_address):
+            self.refused += 1
+            self._on_refused()
+            return False
+        self._open[address].add(stream)
+        self._count += 1
+        return True
+
+    def _forget_closed(self, address: str) -> None:
+        streams = self._open.get(address, set())
+        closed = {stream for stream in streams if stream.closed()}
+        streams -= closed
+        self._count -= len(closed)
+        if not streams:
+            self._open.pop(address, None)
+
+
+class GuardedHTTPServer(tornado.httpserver.HTTPServer):
+    """Tornado's HTTP server, with connection caps and an accept loop that pauses, rather than spins,
+    when the process has no file descriptor left."""
+
+    def initialize(self, *args: Any, caps: ConnectionCaps | None = None, per_address: bool = True,
+                   **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        self.caps = caps or ConnectionCaps(0, 0)
+        # Behind a proxy every connection comes from the proxy: the proxy limits per client there.
+        self._per_address = per_address
+        self._pause_logged = 0.0
+
+    def handle_stream(self, stream: IOStream, address: Any) -> None:
+        peer = address[0] if self._per_address and isinstance(address, tuple) else "*"
+        if not self.caps.admit(stream, peer):
+            stream.write(REFUSAL).add_done_callback(lambda _: stream.close())
+            return
+        super().handle_stream(stream, address)
+
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        for sock in sockets:
+            self._sockets[sock.fileno()] = sock
+            self._handlers[sock.fileno()] = self._accept_from(sock)
+
+    def _accept_from(self, sock: socket.socket) -> Callable[[], None]:
+        """Accept like tornado.netutil.add_accept_handler, but out of file descriptors stop for a second
+        (and say so at most once a minute) instead of failing, logging, and being woken again at once."""
+        loop = IOLoop.current()
+        state = {"watching": True, "removed": False}
+
+        def resume() -> None:
+            if not state["removed"] and not state["watching"]:
+                state["watching"] = True
+                loop.add_handler(sock, accept, IOLoop.READ)
+
+        def accept(fd: Any, events: int) -> None:
+            for _ in range(ACCEPT_BURST):
+                try:
+                    connection, address = sock.accept()
+                except BlockingIOError:
+                    return
+                except ConnectionAbortedError:
+                    continue
+                except OSError as error:
+                    if error.errno not in OUT_OF_RESOURCES:
+                        raise
+                    self._say_paused(error)
+                    loop.remove_handler(sock)
+                    state["watching"] = False
+                    loop.call_later(ACCEPT_PAUSE, resume)
+                    return
+                self._handle_connection(connection, address)
+
+        def remove() -> None:
+            state["removed"] = True
+            if state["watching"]:
+                loop.remove_handler(sock)
+
+        loop.add_handler(sock, accept, IOLoop.READ)
+        return remove
+
+    def _say_paused(self, error: OSError) -> None:
+        now = IOLoop.current().time()
+        if now - self._pause_logged >= 60.0:
+            self._pause_logged = now
+            log.error("cannot accept connections: %s; pausing %g s at a time (raise the file descriptor "
+                      "limit, or lower MAX_CONNECTIONS)", error.strerror, ACCEPT_PAUSE)
 
 
 def dumps(payload: Any) -> str:

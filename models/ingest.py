@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ import momoko
 
 from models.database import UNAVAILABLE, first_line
 from models.datapoints import insert_datapoints
+from models.metrics import Metrics
 from models.readings import Reading, Submission
 
 log = logging.getLogger("webmacs.ingest")
@@ -28,6 +30,7 @@ class Receipt:
     problems: list[dict[str, Any]]  # per refused item: its index (in a batch), field and why
     summary: str  # one line for logs and error messages; empty when everything was stored
     retry: bool = False  # nothing was stored because the database is unavailable: send it again
+    refused_by_database: int = 0  # of the problems, readings PostgreSQL itself refused
 
     @property
     def stored_count(self) -> int:
@@ -47,8 +50,11 @@ class IngestQueue:
     """
 
     def __init__(self, db: momoko.Pool, on_committed: Callable[[list[dict[str, Any]]], None],
-                 max_rows: int = 5000, announce: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+                 max_rows: int = 5000, announce: Callable[[list[dict[str, Any]]], None] | None = None,
+                 metrics: Metrics | None = None) -> None:
         self._db = db
+        self._metrics = metrics or Metrics()
+        self._tally: Counter[str] = Counter()  # what became of readings, counted into metrics per statement
         self._on_committed = on_committed
         self._announce = announce  # told of the same datapoints after on_committed: the relay tells other processes
         self._max_rows = max_rows
@@ -65,7 +71,8 @@ class IngestQueue:
         """Queue the submission's readings for the next statement; `done` gets its receipt once they are
         committed or failed (at once, if there is nothing to store)."""
         if not submission.readings:
-            _guarded(done, _receipt(submission, []))
+            self._settle(done, _receipt(submission, []))
+            self._count()
             return
         self._waiting.append((submission, done))
         if self._flushing is None:
@@ -94,6 +101,7 @@ class IngestQueue:
                 self._statement = asyncio.get_running_loop().create_future()
                 try:
                     await self._write(self._take())
+                    self._count()
                 finally:
                     self._statement.set_result(None)
                     self._statement = None
@@ -114,11 +122,11 @@ class IngestQueue:
     async def _write(self, submissions: list[tuple[Submission, Done]]) -> None:
         readings = [reading for submission, _ in submissions for reading in submission.readings]
         try:
-            stored = await insert_datapoints(self._db, readings)
+            stored = await self._insert(readings)
         except UNAVAILABLE as error:
             log.warning("could not store %d readings: %s", len(readings), error)
             for submission, done in submissions:
-                _guarded(done, _unstored(submission))
+                self._settle(done, _unstored(submission))
             return
         except Exception as error:
             # Something in one submission makes PostgreSQL refuse the whole statement. Retried apart,
@@ -137,7 +145,7 @@ class IngestQueue:
             except UNAVAILABLE as error:
                 # Some of its readings may be stored already; unacked, they will be sent again.
                 log.warning("could not store %d readings: %s", len(submission.readings), error)
-                _guarded(done, _unstored(submission))
+                self._settle(done, _unstored(submission))
                 continue
             self._answer([(submission, done)], stored, refused)
 
@@ -146,7 +154,7 @@ class IngestQueue:
         """Store what PostgreSQL accepts, halving the readings until each refused one stands alone;
         `refused` gets the position (from `offset`) and the reason of each."""
         try:
-            return await insert_datapoints(self._db, readings)
+            return await self._insert(readings)
         except UNAVAILABLE:
             raise
         except Exception as error:
@@ -162,7 +170,7 @@ class IngestQueue:
         start = 0
         for submission, done in submissions:
             end = start + len(submission.readings)
-            _guarded(done, _receipt(submission, stored[start:end], refused))
+            self._settle(done, _receipt(submission, stored[start:end], refused))
             start = end
         # Acks first: with a thousand subscribers the broadcast takes milliseconds, and the
         # controllers' acks should not wait for it.
@@ -174,17 +182,49 @@ class IngestQueue:
                 _guarded(self._announce, committed)
 
 
+    async def _insert(self, readings: list[Reading]) -> list[dict[str, Any] | None]:
+        self._metrics.statement_rows.observe(len(readings))
+        with self._metrics.commit_seconds.time():
+            return await insert_datapoints(self._db, readings)
+
+    def _settle(self, done: Done, receipt: Receipt) -> None:
+        """Tally what became of a submission, then tell its sender."""
+        tally, submission = self._tally, receipt.submission
+        invalid = len(submission.problems)
+        tally["accepted"] += receipt.stored_count
+        tally["invalid"] += invalid
+        if receipt.retry:
+            tally["database_unavailable"] += len(submission.readings)
+        else:
+            tally["unknown_event"] += len(receipt.problems) - invalid - receipt.refused_by_database
+            tally["refused_by_database"] += receipt.refused_by_database
+        _guarded(done, receipt)
+
+    def _count(self) -> None:
+        # Once per statement, not per submission: each inc takes a lock, and a statement holds
+        # thousands of single-reading submissions under load.
+        accepted = self._tally.pop("accepted", 0)
+        if accepted:
+            self._metrics.readings_accepted.inc(accepted)
+        for reason, count in self._tally.items():
+            if count:
+                self._metrics.readings_rejected.labels(reason).inc(count)
+        self._tally.clear()
+
+
 def _receipt(submission: Submission, stored: list[dict[str, Any] | None],
              refused: dict[int, str] | None = None) -> Receipt:
     """Validation problems and what the database did not store (unknown events, or readings it refused,
     by position in the submission's readings), item by item."""
     public_ids: list[str | None] = [None] * submission.size
     problems = list(submission.problems)
+    refused_here = 0
     for position, (reading, datapoint) in enumerate(zip(submission.readings, stored, strict=True)):
         if datapoint is not None:
             public_ids[reading.index or 0] = datapoint["public_id"]
             continue
         if refused and position in refused:
+            refused_here += 1
             problem = {"field": "", "message": refused[position]}
         else:
             problem = {"field": "event_public_id", "message": f"unknown event {reading.event_public_id!r}"}
@@ -195,7 +235,7 @@ def _receipt(submission: Submission, stored: list[dict[str, Any] | None],
     else:
         summary = problems[0]["message"] if problems else ""
     datapoints = [datapoint for datapoint in stored if datapoint is not None]
-    return Receipt(submission, datapoints, public_ids, problems, summary)
+    return Receipt(submission, datapoints, public_ids, problems, summary, refused_by_database=refused_here)
 
 
 def _unstored(submission: Submission) -> Receipt:

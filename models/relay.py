@@ -48,9 +48,11 @@ class Relay:
     them already.
     """
 
-    def __init__(self, url: str, db: momoko.Pool, deliver: Deliver) -> None:
+    def __init__(self, url: str, db: momoko.Pool, deliver: Deliver,
+                 delay_seen: Callable[[float], None] = lambda seconds: None) -> None:
         self.identity = f"{os.getpid()}.{secrets.token_hex(4)}"
         self._db, self._deliver = db, deliver
+        self._delay_seen = delay_seen  # seconds from hearing of a datapoint to relaying it
         self._listener = Listener(url, CHANNEL, f"{APPLICATION_NAME}-{os.getpid()}",
                                   on_notified=self._notified, on_listening_again=self._catch_up)
         self._settled: Callable[[], Awaitable[None]] = _nothing_in_flight
@@ -58,7 +60,7 @@ class Relay:
         self._own_not_read_back: OrderedDict[str, None] = OrderedDict()  # oldest first, to drop at the limit
         self._own_forgotten = 0
         self._published_since_read = 0
-        self._notified_not_read: set[str] = set()
+        self._notified_not_read: dict[str, float] = {}  # public_id: loop time it was heard of
         self._maybe_held_back = False  # then look again, asking the database first
         self._reading: asyncio.Task[None] | None = None
         self._read_again = False
@@ -144,7 +146,7 @@ class Relay:
             if sender != self.identity:
                 from_others = True
                 if public_id:
-                    self._notified_not_read.add(public_id)
+                    self._notified_not_read.setdefault(public_id, asyncio.get_running_loop().time())
         if len(self._notified_not_read) > NOTIFIED_LIMIT:
             self._notified_not_read.clear()
             self._maybe_held_back = True  # too many to keep: ask the database whether rows are held back instead
@@ -211,13 +213,16 @@ class Relay:
                 break
         if held is False:
             self._maybe_held_back = False
-            self._notified_not_read -= notified  # committed, yet not read: deleted since
+            for public_id in notified:  # committed, yet not read: deleted since
+                self._notified_not_read.pop(public_id, None)
 
     def _relay(self, rows: list[dict[str, Any]]) -> None:
         fresh = []
         for row in rows:
             public_id = row["public_id"]
-            self._notified_not_read.discard(public_id)
+            heard = self._notified_not_read.pop(public_id, None)
+            if heard is not None:
+                self._delay_seen(asyncio.get_running_loop().time() - heard)
             if public_id in self._own_not_read_back:
                 del self._own_not_read_back[public_id]  # the local broadcast sent it already
             else:

@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -261,15 +262,21 @@ class Serving:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], *args: str) -> Iterator[Serving]:
-    """Run `app.py serve [args]` with this environment until the block ends, then SIGTERM it (must exit 0)."""
+def serving(env: dict[str, str], *args: str, fd_limit: int | None = None) -> Iterator[Serving]:
+    """Run `app.py serve [args]` with this environment until the block ends, then SIGTERM it (must exit 0).
+    fd_limit: the server's file descriptor limit, soft and hard."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(env.get("PORT") or probe.getsockname()[1])
     # A file, not a pipe: nobody reads a pipe while the test runs, and a full one stalls the server.
     with tempfile.TemporaryFile("w+") as log:
+        def limit_fds() -> None:
+            if fd_limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
         process = subprocess.Popen([sys.executable, "app.py", "serve", *args], cwd=ROOT,
-                                   env={**os.environ, **env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
+                                   env={**os.environ, **env, "PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=limit_fds)
         server = Serving(process, port)
         try:
             server.health()

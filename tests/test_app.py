@@ -8,8 +8,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import jwt
+import psutil
 import pytest
 
 from tests.helpers import ROOT, run_app, serving
@@ -209,3 +211,60 @@ def test_a_body_far_over_the_limit_gets_a_json_413_not_a_reset(cli_env):
             assert response.status == 413, answer
             assert answer["error"]["message"] == "request body is larger than 1024 bytes"
             connection.close()
+
+
+def _idle_connections(port: int, count: int, source: str) -> list[socket.socket]:
+    """Connections from another loopback address that send nothing; those the kernel would not take are left out."""
+    opened = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind((source, 0))
+        sock.settimeout(1.0)
+        try:
+            sock.connect(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        opened.append(sock)
+    return opened
+
+
+def _refused_with_503(sock: socket.socket) -> bool:
+    sock.settimeout(0.2)
+    try:
+        return sock.recv(100).startswith(b"HTTP/1.1 503")
+    except TimeoutError:
+        return False  # admitted: the server waits for its request
+
+
+def test_connections_over_the_caps_get_503_while_other_clients_are_served(cli_env):
+    with serving({**cli_env, "MAX_CONNECTIONS_PER_ADDRESS": "20", "MAX_CONNECTIONS": "35"}) as server:
+        flood = _idle_connections(server.port, 30, "127.0.0.2")
+        time.sleep(0.5)
+        assert sum(map(_refused_with_503, flood)) == 10  # over the 20 allowed from one address
+        assert server.health()["connections_refused"] == 10  # from another address: served
+
+        second = _idle_connections(server.port, 30, "127.0.0.3")
+        time.sleep(0.5)
+        assert sum(map(_refused_with_503, second)) == 30 - (35 - 20)  # the total cap: 35, 20 of them taken
+        for sock in flood + second:
+            sock.close()
+        time.sleep(0.5)
+        assert server.health()["status"] == "ok"  # closed connections no longer count
+
+
+def test_running_out_of_file_descriptors_neither_spins_nor_floods_the_log(cli_env):
+    env = {**cli_env, "MAX_CONNECTIONS": "100000", "MAX_CONNECTIONS_PER_ADDRESS": "0"}
+    with serving(env, fd_limit=160) as server:
+        flood = _idle_connections(server.port, 300, "127.0.0.2")
+        process = psutil.Process(server.process.pid)
+        time.sleep(1.0)
+        before = sum(process.cpu_times()[:2])
+        time.sleep(3.0)
+        busy = sum(process.cpu_times()[:2]) - before
+        assert busy < 1.0, f"{busy:.2f} s of CPU in 3 s with no descriptor left"  # a spinning loop takes ~3 s
+        for sock in flood:
+            sock.close()
+        assert server.health()["status"] == "ok"  # accepting again once descriptors are free
+    assert server.output.count("cannot accept connections") == 1, server.output[-2000:]
+    assert "file descriptors: soft limit 160" in server.output

@@ -46,6 +46,7 @@ async def test_admin_token_may_publish(server):
     assert (await controller.receive())["type"] == "ack"
 
 
+@pytest.mark.settings(access_log=True)
 @pytest.mark.gen_test
 async def test_tokens_never_reach_the_log(server, caplog):
     caplog.set_level(logging.DEBUG)
@@ -83,3 +84,21 @@ async def test_stream_requires_a_valid_token_when_configured(server):
     controller = await server.connect_controller()
     controller.send(SPEC_READING)
     assert (await viewer.receive())["event_public_id"] == "evt_temp01"
+
+
+@pytest.mark.gen_test
+async def test_without_access_log_only_failed_requests_are_logged(server, caplog):
+    caplog.set_level(logging.INFO)
+    await server.health()
+    await server.api("GET", "/no/such/thing")
+    access = [record.getMessage() for record in caplog.records if record.name == "tornado.access"]
+    assert len(access) == 1 and access[0].startswith("404 GET /api/v1/no/such/thing"), access
+
+
+@pytest.mark.settings(access_log=True)
+@pytest.mark.gen_test
+async def test_with_access_log_every_request_is_logged(server, caplog):
+    caplog.set_level(logging.INFO)
+    await server.health()
+    access = [record.getMessage() for record in caplog.records if record.name == "tornado.access"]
+    assert len(access) == 1 and access[0].startswith("200 GET /healthz"), access

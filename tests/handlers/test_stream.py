@@ -132,3 +132,13 @@ async def test_stalled_subscriber_on_a_quiet_stream_is_cut_off_within_seconds(se
     assert "s behind" in caplog.text
     assert len(await reader.receive_many(sent)) == sent
     stalled.close()
+
+
+@pytest.mark.settings(behind_proxy=True, max_connections_per_address=2)
+@pytest.mark.gen_test
+async def test_behind_a_proxy_websockets_over_the_per_address_cap_are_refused_before_the_upgrade(server):
+    await server.connect_stream(), await server.connect_controller()
+    with pytest.raises((HTTPClientError, WebSocketError)) as refused:
+        await server.connect("/ws/datapoints/stream")
+    assert getattr(refused.value, "code", None) == 503
+    assert (await server.health())[1]["connections_refused"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -41,12 +42,13 @@ class Stack:
 
 @pytest.fixture
 def stack(request, nginx, database_url, sql, tmp_path):
-    heartbeat = getattr(request, "param", 0.5)
+    changes = getattr(request, "param", {})  # heartbeat, and [proxy] keys
+    heartbeat = changes.pop("heartbeat", 0.5)
     app_port, nginx_port = free_port(), free_port()
     profile = write_profile(tmp_path, "e2e", app={"WS_HEARTBEAT_INTERVAL": heartbeat}, proxy={
         "server_names": ["127.0.0.1"], "listen_address": "127.0.0.1", "http_port": nginx_port,
         "backends": [f"127.0.0.1:{app_port}"], "static_root": str(ROOT / "static"),
-        "websocket_read_timeout": READ_TIMEOUT, "access_log": str(tmp_path / "access.log")})
+        "websocket_read_timeout": READ_TIMEOUT, "access_log": str(tmp_path / "access.log"), **changes})
     env = {"DATABASE_URL": database_url, "WEBMACS_VAR_DIR": str(tmp_path), "JWT_SECRET": SECRET,
            "PORT": str(app_port)}
     with serving(env, "--conf", str(profile)) as app, running(nginx, render(profile), tmp_path / "nginx", nginx_port):
@@ -114,7 +116,7 @@ def test_heartbeats_keep_an_idle_proxied_socket_open_past_the_read_timeout(stack
     assert asyncio.run(scenario())["value"] == 23.45
 
 
-@pytest.mark.parametrize("stack", [0], indirect=True, ids=["heartbeats-off"])
+@pytest.mark.parametrize("stack", [{"heartbeat": 0}], indirect=True, ids=["heartbeats-off"])
 def test_without_heartbeats_nginx_closes_the_idle_socket(stack):
     # The control for the test above: the same idle socket, no pings, and nginx's timeout cuts it.
     async def scenario():
@@ -181,3 +183,17 @@ def test_with_two_backends_every_dashboard_gets_every_datapoint_once(nginx, data
         received = asyncio.run(scenario())
     assert [[datapoint["value"] for datapoint in got] for got in received] == [[23.45, 1.5], [23.45, 1.5]]
     assert received[0] == received[1]
+
+
+def test_metrics_are_not_served_through_nginx_by_default(stack):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        stack.get("/metrics")
+    assert refused.value.code == 403
+    with urllib.request.urlopen(stack.app.base_url + "/metrics", timeout=5) as direct:  # the app itself serves it
+        assert b"webmacs_readings_accepted_total" in direct.read()
+
+
+@pytest.mark.parametrize("stack", [{"metrics_allow": ["127.0.0.0/8"]}], indirect=True, ids=["metrics-allowed"])
+def test_metrics_are_served_through_nginx_to_the_addresses_the_profile_names(stack):
+    with stack.get("/metrics") as response:
+        assert b"webmacs_readings_accepted_total" in response.read()
