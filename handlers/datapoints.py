@@ -95,7 +95,7 @@ class DatapointHandler(ApiHandler):
 
 def _field_path(problem: dict[str, Any]) -> str:
     field = problem["field"] or "reading"
-    return field if "index" not in problem else f"datapoints[{problem['index']}].{field}".rstrip(".")
+    return field if "index" not in problem else f"datapoints[{problem['index']}].{field}"
 
 
 default_handlers = [

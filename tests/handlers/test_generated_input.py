@@ -14,7 +14,7 @@ from models import public_ids
 from models.events import EVENT_TYPES
 from models.roles import ROLES
 from tests.helpers import SPEC_READING, USER_PASSWORD, Server
-from tests.models.test_readings import (
+from tests.strategies import (
     ANY_TEXT,
     JSON_VALUES,
     KNOWN_EVENTS,
