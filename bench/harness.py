@@ -27,6 +27,7 @@ OUT = ROOT / "bench" / "out"
 PYTHON = sys.executable
 STARTUP_TIMEOUT = 60.0
 SHUTDOWN_TIMEOUT = 20.0
+EMBEDDED_DATABASE = "webmacs"  # models/database.EMBEDDED_DATABASE: the database app.py creates in its embedded server
 
 
 class BenchError(RuntimeError):
@@ -59,6 +60,8 @@ class Server:
     log_path: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
     app_dir: Path = ROOT  # where app.py is run from: this checkout, or an exported older version
+    pgdata: Path | None = None  # where its PostgreSQL keeps its data, when it is an embedded one we know of
+    database_url: str = ""  # the DATABASE_URL it was started with; "" when it started its own embedded one
 
     @property
     def host(self) -> str:
@@ -81,14 +84,26 @@ class Server:
 
     def postgres_processes(self) -> list[psutil.Process]:
         """The embedded PostgreSQL (postmaster and backends), when we know where its data lives."""
-        if self.var_dir is None:
+        if self.pgdata is None:
             return []
-        pid_file = self.var_dir / "pgdata" / "postmaster.pid"
         try:
-            postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+            postmaster = psutil.Process(int((self.pgdata / "postmaster.pid").read_text().split()[0]))
             return [postmaster, *postmaster.children(recursive=True)]
         except (OSError, ValueError, IndexError, psutil.Error):
             return []
+
+    def shared_database_url(self) -> str:
+        """A DATABASE_URL for another server process to share this one's database."""
+        if self.pgdata is not None and not self.database_url:
+            # postmaster.pid: pid, data directory, start time, port, socket directory, ... (pgserver listens
+            # on a Unix socket only)
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+            port, socket_dir = lines[3].strip(), lines[4].strip()
+            return f"postgresql://postgres:@/{EMBEDDED_DATABASE}?host={socket_dir}&port={port}"
+        url = self.database_url or self.env.get("DATABASE_URL", "")
+        if not url:
+            raise BenchError("cannot tell which database this server uses: start it with bench, or set DATABASE_URL")
+        return url
 
     def app_command(self, *args: str) -> str:
         """Run `app.py ARGS` against the same secret and database as the server; its stdout."""
@@ -112,21 +127,32 @@ class Server:
         return self.app_command("token", "--role", "controller", "--subject", "bench")
 
 
-def start_server(var_dir: Path | None, extra_env: dict[str, str], log_dir: Path, app_dir: Path = ROOT) -> Server:
-    """`app.py serve` on a free port with a fresh secret; returns once /healthz answers 200."""
+def start_server(var_dir: Path | None, extra_env: dict[str, str], log_dir: Path, app_dir: Path = ROOT, *,
+                 database_url: str = "", jwt_secret: str = "", pgdata: Path | None = None) -> Server:
+    """`app.py serve` on a free port with a fresh secret; returns once /healthz answers 200.
+
+    Its database is the embedded one under var_dir, unless `database_url` (then `pgdata` may say where
+    that database keeps its data, for metering its CPU); `jwt_secret` to accept another server's tokens."""
     remove_var_dir = var_dir is None
     var_dir = Path(tempfile.mkdtemp(prefix="webmacs-bench-")) if var_dir is None else var_dir
     port = free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "WEBMACS_VAR_DIR": str(var_dir),
-           "WS_HEARTBEAT_INTERVAL": "30", "JWT_SECRET": secrets.token_urlsafe(36), **extra_env}
-    env.pop("DATABASE_URL", None)  # always the embedded database under var_dir
+           "WS_HEARTBEAT_INTERVAL": "30", "JWT_SECRET": jwt_secret or secrets.token_urlsafe(36),
+           # Every subscriber and controller connects from 127.0.0.1: no cap per address (the default is 256).
+           "MAX_CONNECTIONS_PER_ADDRESS": "0", **extra_env}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    else:
+        env.pop("DATABASE_URL", None)  # the embedded database under var_dir
+        pgdata = var_dir / "pgdata"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{port}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen([PYTHON, "app.py", "serve"], cwd=app_dir, env=env, stdout=log_file,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(url=f"http://127.0.0.1:{port}", pid=process.pid, env=env, process=process, var_dir=var_dir,
-                    remove_var_dir=remove_var_dir, log_path=log_path, extra_env=extra_env, app_dir=app_dir)
+                    remove_var_dir=remove_var_dir, log_path=log_path, extra_env=extra_env, app_dir=app_dir,
+                    pgdata=pgdata, database_url=database_url)
     try:
         wait_healthy(server)
     except BaseException:
@@ -175,11 +201,12 @@ def wait_healthy(server: Server) -> None:
 
 
 def stop_server(server: Server) -> None:
-    """SIGINT (the server drains and exits cleanly), then wait for the embedded PostgreSQL to go too."""
+    """SIGINT (the server drains and exits cleanly), then wait for its embedded PostgreSQL to go too."""
     process = server.process
     if process is None:
         return
-    postgres = server.postgres_processes()[:1]
+    # A server given a DATABASE_URL leaves that database running.
+    postgres = [] if server.database_url else server.postgres_processes()[:1]
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:

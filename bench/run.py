@@ -26,10 +26,11 @@ from harness import (  # noqa: E402
     start_server,
     stop_server,
 )
-from scenarios import SCENARIOS, Options  # noqa: E402
+from scenarios import RELAY_ENV, SCENARIOS, Options  # noqa: E402
 from stats import describe_latency, verdict  # noqa: E402
 
 EVENT_PREFIX = "bench_evt_"
+RELAY_ENV_TEXT = " ".join(f"{key}={value}" for key, value in RELAY_ENV.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                       subscriber_procs=args.subscriber_procs, controllers=args.controllers, window=args.window,
                       baseline_seconds=args.baseline_seconds, cutoff_timeout=args.cutoff_timeout,
                       laggards=args.laggards, laggard_rcvbuf=args.laggard_rcvbuf,
-                      events=[f"{EVENT_PREFIX}{n}" for n in range(args.events)])
+                      events=[f"{EVENT_PREFIX}{n}" for n in range(args.events)], log_dir=args.out)
     server_env = dict(pair.split("=", 1) for pair in args.server_env)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -107,6 +108,8 @@ def print_summary(name: str, result: dict[str, Any]) -> None:
         print_fanout(result)
     elif name == "laggards":
         print_laggards(result)
+    elif name.startswith("relay"):
+        print_relay(result)
     for item in result["targets"]:
         print(f"  target: {item['target']}: {verdict(item['met'])} (measured {item['measured']})")
 
@@ -130,7 +133,7 @@ def print_fanout(result: dict[str, Any]) -> None:
     print(f"  delivered {result['deliveries_received']:,} of {result['deliveries_expected']:,} "
           f"({100 * (result['fraction_delivered'] or 0):.3f}%), fewest to one subscriber "
           f"{result['fewest_received_by_one_subscriber']} of {result['readings_acked']}, "
-          f"closes {result['subscriber_closes'] or 'none'}")
+          f"twice or out of order {result['received_not_newer']}, closes {result['subscriber_closes'] or 'none'}")
     print(f"  deliveries/s: {result['deliveries_per_s']:,}")
     print(f"  send-to-receive (kernel arrival): {describe_latency(result['latency'])}")
     print(f"  send-to-read (by our busy process): {describe_latency(result['latency_to_read'])}")
@@ -140,6 +143,64 @@ def print_fanout(result: dict[str, Any]) -> None:
     print_cpu(result)
     print(f"  server CPU per 10,000 deliveries/s: {result['server_cpu_pct_per_10k_deliveries_per_s']}% of one core "
           f"(controller-only baseline {baseline['server_cpu_pct']}%)")
+
+
+def print_relay(result: dict[str, Any]) -> None:
+    one, relayed = result["one_process"], result["relay"]
+    print(f"  1 controller at {result['readings_per_s_requested']}/s -> {result['subscribers']} subscribers, "
+          f"{relayed['measured_seconds']} s measured each: first on one process (relay off), then the controller "
+          f"on process A and the subscribers on process B, sharing one database ({RELAY_ENV_TEXT})")
+
+    def row(label: str, left: str, right: str) -> None:
+        print(f"  {label:<32} {left:<46} {right}".rstrip())
+
+    def delivered(run: dict[str, Any]) -> str:
+        return (f"{100 * (run['fraction_delivered'] or 0):.3f}% ({run['deliveries_received']:,} of "
+                f"{run['deliveries_expected']:,})")
+
+    def spread(run: dict[str, Any]) -> str:
+        return (f"{run['fewest_received_by_one_subscriber']} to {run['most_received_by_one_subscriber']} "
+                f"of {run['readings_acked']}")
+
+    def latency(summary: dict[str, Any]) -> str:
+        if not summary["count"]:
+            return "no samples"
+        return f"{summary['p50_ms']:.1f} / {summary['p90_ms']:.1f} / {summary['p99_ms']:.1f} / {summary['max_ms']:.1f}"
+
+    def pct(value: Any) -> str:
+        return "n/a" if value is None else f"{value}%"
+
+    row("", "one process", "relay (A -> B)")
+    row("delivered", delivered(one), delivered(relayed))
+    row("each subscriber got", spread(one), spread(relayed))
+    row("twice or out of order", str(one["received_not_newer"]), str(relayed["received_not_newer"]))
+    row("frames per read (subscribers)", str(one["frames_per_read"]), str(relayed["frames_per_read"]))
+    row("closes", str(one["subscriber_closes"] or "none"), str(relayed["subscriber_closes"] or "none"))
+    row("deliveries/s", f"{one['deliveries_per_s']:,}", f"{relayed['deliveries_per_s']:,}")
+    row("send-to-receive p50/p90/p99/max", latency(one["latency"]) + " ms", latency(relayed["latency"]) + " ms")
+    row("send-to-read p50/p90/p99/max", latency(one["latency_to_read"]) + " ms",
+        latency(relayed["latency_to_read"]) + " ms")
+    row("acked/s, ack p99", f"{one['readings_per_s_acked']}/s, {one['ack_latency']['p99_ms']} ms",
+        f"{relayed['readings_per_s_acked']}/s, {relayed['ack_latency']['p99_ms']} ms")
+    row("CPU (% of one core)", "", "")
+    row("  server / process A", pct(one["server_cpu_pct"]), pct(relayed["process_a_cpu_pct"]))
+    row("  process B", "", pct(relayed["process_b_cpu_pct"]))
+    row("  PostgreSQL", pct(one.get("postgres_cpu_pct")), pct(relayed.get("postgres_cpu_pct")))
+    row("  load generator", pct(one["load_generator_cpu_pct"]), pct(relayed["load_generator_cpu_pct"]))
+    row("  the idle first server", "", pct(relayed["idle_server_cpu_pct"]))
+    row("  machine (all cores)", machine(one), machine(relayed))
+    row("per 10,000 deliveries/s", "", "")
+    row("  server / process A", pct(one["server_cpu_pct_per_10k_deliveries_per_s"]),
+        pct(relayed["process_a_cpu_pct_per_10k_deliveries_per_s"]))
+    row("  process B", "", pct(relayed["process_b_cpu_pct_per_10k_deliveries_per_s"]))
+    row("  PostgreSQL", pct(one["postgres_cpu_pct_per_10k_deliveries_per_s"]),
+        pct(relayed["postgres_cpu_pct_per_10k_deliveries_per_s"]))
+    row("server RSS", f"{one['server_rss_mb']} MB", f"B {relayed['server_rss_mb']} MB")
+
+
+def machine(run: dict[str, Any]) -> str:
+    return (f"{run['machine_busy_pct_of_all_cores']}% busy, steal {run['machine_steal_pct']}%, "
+            f"others {run['other_processes_cpu_pct']}%")
 
 
 def print_laggards(result: dict[str, Any]) -> None:

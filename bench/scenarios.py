@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from harness import BenchError, CpuMeter, Server, rss_mb
+from harness import OUT, BenchError, CpuMeter, Server, rss_mb, start_server, stop_server
 from stats import latency_summary, merge, rate
 from workers import STREAM_PATH, Target, WorkerGroup, latencies_of, start_controllers, start_subscribers
 from wsclient import upgrade_request
@@ -34,6 +34,7 @@ class Options:
     laggard_rcvbuf: int = 4096
     events: list[str] = field(default_factory=list)
     token: str = ""
+    log_dir: Path = OUT  # where servers started by a scenario (relay) write their logs
 
 
 def target_of(server: Server, options: Options) -> Target:
@@ -77,14 +78,16 @@ class Sampler:
 
 
 class Meters:
-    """CPU of the server, of PostgreSQL and of our own load generators over one window."""
+    """CPU of the server, of PostgreSQL and of our own load generators over one window; `others`: of
+    more server processes, each as `<name>_cpu_pct`."""
 
-    def __init__(self, server: Server, groups: list[WorkerGroup]) -> None:
+    def __init__(self, server: Server, groups: list[WorkerGroup], others: dict[str, Server] | None = None) -> None:
         server_process = server.process_info()
         client_processes = [psutil.Process(pid) for group in groups for pid in group.pids]
-        self.meters = {"server": CpuMeter(lambda: [server_process]),
-                       "load_generator": CpuMeter(lambda: client_processes)}
-        if server.var_dir is not None:  # an attached server's PostgreSQL is not ours to find
+        self.meters = {"server": cpu_of([server_process]), "load_generator": cpu_of(client_processes)}
+        for name, other in (others or {}).items():
+            self.meters[name] = cpu_of([other.process_info()])
+        if server.pgdata is not None:  # an attached server's PostgreSQL is not ours to find
             self.meters["postgres"] = CpuMeter(server.postgres_processes)
         self.server_process = server_process
         self.machine_before = psutil.cpu_times()
@@ -110,6 +113,10 @@ class Meters:
         idle = spent["idle"] + spent.get("iowait", 0.0)
         return {"machine_busy_pct_of_all_cores": round(100 * (total - idle) / total, 1),
                 "machine_steal_pct": round(100 * spent.get("steal", 0.0) / total, 1)}
+
+
+def cpu_of(processes: list[psutil.Process]) -> CpuMeter:
+    return CpuMeter(lambda: processes)
 
 
 def require_connected(group: WorkerGroup, expected: int, what: str) -> None:
@@ -175,9 +182,12 @@ def run_throughput(server: Server, options: Options, controllers: int, batch: in
 
 def run_fanout(server: Server, options: Options, subscribers: int, readings_per_s: float, seconds: float,
                extend: Callable[[Sampler], dict[str, Any]] | None = None,
-               probe: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+               probe: Callable[[], dict[str, Any]] | None = None,
+               controller_server: Server | None = None, others: dict[str, Server] | None = None) -> dict[str, Any]:
     """One paced controller, `subscribers` counting readers; `extend` keeps the controller going after
-    the measured window (phase AFTER) while it watches something."""
+    the measured window (phase AFTER) while it watches something. The controller connects to
+    `controller_server` if given (the relay), else to `server` like the subscribers; `others` are more
+    server processes whose CPU is measured (see Meters)."""
     target = target_of(server, options)
     groups: list[WorkerGroup] = []
     try:
@@ -188,11 +198,12 @@ def run_fanout(server: Server, options: Options, subscribers: int, readings_per_
             groups.append(readers)
             require_connected(readers, subscribers, "subscribers")
             wait_for_subscriber_count(server, already_subscribed + subscribers)
-        controller = start_controllers(target, 1, 1, options.events, 1, 1, rate=readings_per_s)
+        controller = start_controllers(target_of(controller_server or server, options), 1, 1, options.events, 1, 1,
+                                       rate=readings_per_s)
         groups.append(controller)
         require_connected(controller, 1, "controllers")
 
-        meters = Meters(server, groups)
+        meters = Meters(server, groups, others)
         go_time = time.time()
         sampler = Sampler(server, go_time, probe)
         controller.ask("go")
@@ -243,6 +254,7 @@ def fanout_result(subscribers: int, readings_per_s: float, elapsed: float, windo
     expected = acked_total * subscribers
     deliveries_in_window = sum(report["counts"][MEASURE] for report in reader_reports)
     deliveries_per_s = rate(deliveries_in_window, elapsed)
+    reads = sum(report["reads"] for report in reader_reports)
     closes: dict[str, int] = {}
     for report in reader_reports:
         for code, count in report["closes"].items():
@@ -257,6 +269,12 @@ def fanout_result(subscribers: int, readings_per_s: float, elapsed: float, windo
         "deliveries_expected": expected, "deliveries_received": delivered,
         "fraction_delivered": round(delivered / expected, 6) if expected else None,
         "fewest_received_by_one_subscriber": min(per_subscriber) if per_subscriber else None,
+        "most_received_by_one_subscriber": max(per_subscriber) if per_subscriber else None,
+        # Each value is its send time, so a value not above the previous one on the same stream is a
+        # reading received twice or out of order.
+        "received_not_newer": sum(report["not_newer"] for report in reader_reports),
+        # Over the whole run: more than 1 when the server's writes to a subscriber bunch up (less work for us).
+        "frames_per_read": round(delivered / reads, 2) if reads else None,
         "subscriber_closes": closes,
         "deliveries_per_s": round(deliveries_per_s),
         "latency": latency_summary(merge(latencies_of(report, MEASURE) for report in reader_reports)),
@@ -440,6 +458,75 @@ def laggards(server: Server, options: Options, subscribers: int = 100, readings_
     return result
 
 
+# --- the relay: two server processes sharing one database ---------------------------------------
+
+RELAY_ENV = {"BROADCAST_ACROSS_PROCESSES": "1"}
+WARM_UP_SECONDS = 1.0  # after --warmup
+
+
+def relay(server: Server, options: Options, subscribers: int, readings_per_s: float) -> dict[str, Any]:
+    """The same load twice: on one process (`server`, relay off), then across two processes with the
+    relay on, the controller on process A and the subscribers on process B. A and B are started here
+    and share `server`'s database (its embedded PostgreSQL, which `server` keeps running, idle)."""
+    # The first time a bench process opens this many subscribers, they cost the load generator about twice
+    # the CPU (system time) that they cost on later runs against the same server; whatever warms up, a short
+    # run first, not counted, spares the first measured run from taking that CPU from the server.
+    warm_up = run_fanout(server, options, subscribers, readings_per_s, WARM_UP_SECONDS)
+    one_process = run_fanout(server, options, subscribers, readings_per_s, options.seconds)
+    secret = server.env.get("JWT_SECRET", "")
+    if not secret:
+        raise BenchError("the relay's processes need the JWT_SECRET of the server the token is for")
+    url = server.shared_database_url()
+    started: list[Server] = []
+    try:
+        for _ in "AB":
+            started.append(start_server(None, {**server.extra_env, **RELAY_ENV}, options.log_dir, server.app_dir,
+                                        database_url=url, jwt_secret=secret, pgdata=server.pgdata))
+        process_a, process_b = started
+        states = [each.health()["relay"] for each in started]
+        if states != ["listening", "listening"]:
+            raise BenchError(f"relay not listening in both processes: {states}")
+        relayed = run_fanout(process_b, options, subscribers, readings_per_s, options.seconds,
+                             controller_server=process_a, others={"process_a": process_a, "idle_server": server})
+    finally:
+        for each in reversed(started):
+            stop_server(each)
+
+    # run_fanout's "server" is the subscribers' process, B; name it so, beside A.
+    relayed["process_b_cpu_pct"] = relayed["server_cpu_pct"]
+    deliveries_per_s = relayed["deliveries_per_s"]
+    for name in ("process_a", "process_b", "postgres"):
+        cpu = relayed.get(f"{name}_cpu_pct")
+        relayed[f"{name}_cpu_pct_per_10k_deliveries_per_s"] = (
+            round(cpu / (deliveries_per_s / 10_000), 1) if cpu is not None and deliveries_per_s else None)
+    postgres = one_process.get("postgres_cpu_pct")
+    one_process["postgres_cpu_pct_per_10k_deliveries_per_s"] = (
+        round(postgres / (one_process["deliveries_per_s"] / 10_000), 1)
+        if postgres is not None and one_process["deliveries_per_s"] else None)
+    result = {"subscribers": subscribers, "readings_per_s_requested": readings_per_s,
+              "one_process": one_process, "relay": relayed,
+              "warm_up_not_counted": {key: warm_up[key] for key in (
+                  "measured_seconds", "fraction_delivered", "load_generator_cpu_pct", "server_cpu_pct")},
+              "relay_env": RELAY_ENV, "relay_database": "the first server's (embedded unless DATABASE_URL)"}
+    p99 = relayed["latency"]["p99_ms"]
+    per_10k = relayed["process_b_cpu_pct_per_10k_deliveries_per_s"]
+    result["targets"] = [
+        target("relay: every reading delivered to every subscriber on process B", relayed["fraction_delivered"],
+               relayed["fraction_delivered"] == 1.0),
+        target("relay: no reading received twice or out of order", relayed["received_not_newer"],
+               relayed["received_not_newer"] == 0),
+        target("relay: p99 send-to-receive < 20 ms (the fan-out target)", p99, p99 is not None and p99 < 20),
+        target("relay: process B <= 10% of one core per 10,000 deliveries/s (the fan-out target)", per_10k,
+               per_10k is not None and per_10k <= 10),
+    ]
+    return result
+
+
+def relay_300(server: Server, options: Options) -> dict[str, Any]:
+    return relay(server, options, 300, 100)
+
+
 SCENARIOS: dict[str, Callable[[Server, Options], dict[str, Any]]] = {
     "batch": batch, "single": single, "fanout-1000": fanout_1000, "fanout-300": fanout_300, "laggards": laggards,
+    "relay-300": relay_300,
 }

@@ -58,6 +58,8 @@ class Subscriber(TimestampedReader):
         super().__init__(target.host, target.port, STREAM_PATH)
         self.phases = phases
         self.received = 0
+        self.last_sent_at = 0.0
+        self.not_newer = 0  # readings sent no later than the one before: received twice, or out of order
 
     def on_text(self, payload: bytes, arrived_at: float, read_at: float) -> None:
         self.received += 1
@@ -69,6 +71,10 @@ class Subscriber(TimestampedReader):
             sent_at = float(payload[start + 8:payload.find(b",", start)])
             phases.latencies[-1].append(arrived_at - sent_at)
             phases.read_latencies[-1].append(read_at - sent_at)
+            if sent_at <= self.last_sent_at:
+                self.not_newer += 1
+            else:
+                self.last_sent_at = sent_at
 
 
 class Controller(WebSocketClient):
@@ -216,7 +222,9 @@ class SubscriberWorker(WorkerLoop):
     async def do_report(self) -> dict[str, Any]:
         per_subscriber = [client.received for client in self.clients]
         closes = Counter(client.close_code for client in self.clients if client.close_code is not None)
-        return {**self.phases.report(), "per_subscriber": per_subscriber, "closes": dict(closes)}
+        return {**self.phases.report(), "per_subscriber": per_subscriber, "closes": dict(closes),
+                "not_newer": sum(client.not_newer for client in self.clients),
+                "reads": sum(client.reads for client in self.clients)}
 
 
 class ControllerWorker(WorkerLoop):

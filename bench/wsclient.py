@@ -190,6 +190,7 @@ class TimestampedReader:
         self.close_code: int | None = None
         self.sock: socket.socket | None = None
         self._buffer = b""
+        self.reads = 0  # recvmsg() calls that returned data: frames per read says how much the server's writes bunch up
 
     async def open(self, timeout: float = 15.0) -> TimestampedReader:
         await asyncio.wait_for(self._handshake(), timeout)
@@ -227,6 +228,7 @@ class TimestampedReader:
         if not data:
             self._closed(self.close_code or NO_STATUS)
             return
+        self.reads += 1
         read_at = time.time()
         arrived_at = read_at
         for level, kind, value in ancillary:
