@@ -87,19 +87,20 @@ class AppMixin:
     application: tornado.web.Application
     request: tornado.httputil.HTTPServerRequest
 
-    @property
+    # Cached: a controller's every message reads them, and they never change while a handler lives.
+    @functools.cached_property
     def app(self) -> Services:
         return cast(Services, self.application)
 
-    @property
+    @functools.cached_property
     def config(self) -> Settings:
         return self.app.config
 
-    @property
+    @functools.cached_property
     def db(self) -> momoko.Pool:
         return self.app.db
 
-    @property
+    @functools.cached_property
     def ingest(self) -> IngestQueue:
         return self.app.ingest
 

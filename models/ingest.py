@@ -190,14 +190,15 @@ class IngestQueue:
     def _settle(self, done: Done, receipt: Receipt) -> None:
         """Tally what became of a submission, then tell its sender."""
         tally, submission = self._tally, receipt.submission
-        invalid = len(submission.problems)
         tally["accepted"] += receipt.stored_count
-        tally["invalid"] += invalid
-        if receipt.retry:
-            tally["database_unavailable"] += len(submission.readings)
-        else:
-            tally["unknown_event"] += len(receipt.problems) - invalid - receipt.refused_by_database
-            tally["refused_by_database"] += receipt.refused_by_database
+        if receipt.problems or receipt.retry:  # rare: the common message is stored whole
+            invalid = len(submission.problems)
+            tally["invalid"] += invalid
+            if receipt.retry:
+                tally["database_unavailable"] += len(submission.readings)
+            else:
+                tally["unknown_event"] += len(receipt.problems) - invalid - receipt.refused_by_database
+                tally["refused_by_database"] += receipt.refused_by_database
         _guarded(done, receipt)
 
     def _count(self) -> None:
