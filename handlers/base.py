@@ -3,12 +3,15 @@ with its operations over all endpoints."""
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import ipaddress
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("webmacs.handlers")
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
+EXPORT_CHUNK_ROWS = 2000  # rows per FETCH of a CSV export: the most one holds in memory
 DRAIN_LIMIT_FACTOR = 64  # bodies up to this many times the limit are read and dropped after a 413
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}\Z")
 
@@ -203,6 +207,20 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
             raise ApiError(400, f"invalid {name}", {name: allowed})
         return value
 
+    def time_argument(self, name: str) -> datetime | None:
+        """An ISO-8601 query argument with Z or an offset, in UTC; 400 naming it otherwise."""
+        text = self.get_query_argument(name, None)
+        if text is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                raise ValueError("no offset")
+            # In UTC before PostgreSQL sees it: it refuses offsets Python accepts (beyond 15:59).
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise ApiError(400, f"invalid {name}", {name: "an ISO-8601 time with Z or an offset"}) from None
+
     def bool_argument(self, name: str) -> bool:
         """A true/false query argument (absent: false); 400 naming it otherwise."""
         text = self.get_query_argument(name, "false").lower()
@@ -231,6 +249,17 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
             raise ApiError(400, "invalid request body", problems)
         return body
 
+    async def stream_csv(self, filename: str, header: Sequence[str],
+                         chunks: AsyncIterator[list[tuple[Any, ...]]]) -> None:
+        """A CSV download written chunk by chunk as the database yields it."""
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.write(_csv([header]))
+        async for rows in chunks:
+            self.write(_csv(rows))
+            await self.flush()  # waits until the client has taken it: memory stays one chunk
+        self.finish()
+
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(dumps(payload))
@@ -258,6 +287,12 @@ class NotFoundHandler(ApiHandler):
 
     async def prepare(self) -> None:
         raise ApiError(404, f"no such path: {self.request.path}")
+
+
+def _csv(rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
 
 
 def origin_of(url: str) -> tuple[str, str, int] | None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from conf.settings import API_PAGE_LIMIT
-from handlers.base import ApiError, ApiHandler, allow
+from handlers.base import EXPORT_CHUNK_ROWS, ApiError, ApiHandler, allow
 from models import datapoints
 from models.datapoints import Filters
 from models.public_ids import DATAPOINT_ROUTE
@@ -17,7 +16,7 @@ from models.roles import DATAPOINT_WRITERS, EDITORS, READERS
 class DatapointsHandler(ApiHandler):
     @allow(*READERS)
     async def get(self) -> None:
-        filters = self._filters()
+        filters = selection(self)
         limit = self.int_argument("limit", 100, 1, API_PAGE_LIMIT)
         page = self.int_argument("page", 1, 1, None)
         page_size = self.int_argument("page_size", 100, 1, API_PAGE_LIMIT)
@@ -31,8 +30,25 @@ class DatapointsHandler(ApiHandler):
             self.write_json({"data": rows, "cursor": rows[-1]["cursor"] if rows else after,
                              "has_more": len(rows) == limit})
             return
-        total, rows, cursor = await datapoints.datapoints_page(self.db, page, page_size, filters)
-        self.write_json({"page": page, "page_size": page_size, "total": total, "data": rows, "cursor": cursor})
+        before = self.get_query_argument("before", None)
+        keyset = None
+        if before is not None:
+            if self.get_query_argument("page", None) is not None:
+                raise ApiError(400, "use page or before, not both", {"before": "not with page"})
+            try:
+                keyset = datapoints.parse_keyset(before)
+            except ValueError as error:
+                raise ApiError(400, "invalid before", {"before": str(error)}) from None
+        elif page * page_size > datapoints.TOTAL_BOUND:
+            # An OFFSET reads every row it skips: past the counted rows, the keyset pages in constant time.
+            raise ApiError(400, "page is too deep", {"page": f"page x page_size may be at most "
+                                                             f"{datapoints.TOTAL_BOUND}; go on with before="})
+        found = await datapoints.datapoints_page(self.db, page_size, filters, keyset,
+                                                 offset=0 if keyset else (page - 1) * page_size)
+        numbered = {} if keyset else {"page": page}  # a keyset page has no number
+        self.write_json({**numbered, "page_size": page_size, "total": found.total,
+                         "total_is_lower_bound": found.total_is_lower_bound, "data": found.rows,
+                         "cursor": found.poll_cursor, "next_before": found.next_before})
 
     @allow(*DATAPOINT_WRITERS)
     async def post(self) -> None:
@@ -49,26 +65,14 @@ class DatapointsHandler(ApiHandler):
             raise ApiError(400, receipt.summary, details)
         self.write_json({"data": receipt.datapoints, "errors": details}, status=201)
 
-    def _filters(self) -> Filters:
-        return Filters(
-            events=tuple(self.get_query_arguments("event_public_id")),
-            experiment=self.get_query_argument("experiment_public_id", None),
-            since=self._timestamp("from"),
-            until=self._timestamp("to"),
-        )
 
-    def _timestamp(self, name: str) -> datetime | None:
-        text = self.get_query_argument(name, None)
-        if text is None:
-            return None
-        try:
-            moment = datetime.fromisoformat(text)
-            if moment.tzinfo is None:
-                raise ValueError("no offset")
-            # In UTC before PostgreSQL sees it: it refuses offsets Python accepts (beyond 15:59).
-            return moment.astimezone(UTC)
-        except (ValueError, OverflowError):
-            raise ApiError(400, f"invalid {name}", {name: "an ISO-8601 time with Z or an offset"}) from None
+
+class ExportHandler(ApiHandler):
+    @allow(*READERS)
+    async def get(self) -> None:
+        """The list's selection as CSV, oldest first, streamed however large."""
+        await self.stream_csv("datapoints.csv", ("timestamp", "event", "value", "unit", "experiment"),
+                              datapoints.export_rows(self.db, selection(self), EXPORT_CHUNK_ROWS))
 
 
 class LatestHandler(ApiHandler):
@@ -93,6 +97,16 @@ class DatapointHandler(ApiHandler):
         self.finish()
 
 
+def selection(handler: ApiHandler) -> Filters:
+    """The list's filters, from the query."""
+    return Filters(
+        events=tuple(handler.get_query_arguments("event_public_id")),
+        experiment=handler.get_query_argument("experiment_public_id", None),
+        since=handler.time_argument("from"),
+        until=handler.time_argument("to"),
+    )
+
+
 def _field_path(problem: dict[str, Any]) -> str:
     field = problem["field"] or "reading"
     return field if "index" not in problem else f"datapoints[{problem['index']}].{field}"
@@ -101,5 +115,6 @@ def _field_path(problem: dict[str, Any]) -> str:
 default_handlers = [
     (r"/api/v1/datapoints", DatapointsHandler),
     (r"/api/v1/datapoints/latest", LatestHandler),
+    (r"/api/v1/datapoints/export\.csv", ExportHandler),
     (r"/api/v1/datapoints/" + DATAPOINT_ROUTE, DatapointHandler),
 ]

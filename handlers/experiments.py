@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
-from handlers.base import ApiError, ApiHandler, allow
+from handlers.base import EXPORT_CHUNK_ROWS, ApiError, ApiHandler, allow
 from models import experiments, public_ids
 from models.roles import EDITORS, READERS
 
 MAX_NAME = 200
-EXPORT_CHUNK_ROWS = 2000  # rows per FETCH: the most the export ever holds in memory
 
 
 class ExperimentsHandler(ApiHandler):
@@ -71,19 +68,8 @@ class ExportHandler(ApiHandler):
     @allow(*READERS)
     async def get(self, public_id: str) -> None:
         _found(await experiments.get_experiment(self.db, public_id), public_id)
-        self.set_header("Content-Type", "text/csv; charset=utf-8")
-        self.set_header("Content-Disposition", f'attachment; filename="{public_id}.csv"')
-        self.write(_csv([("timestamp", "event", "value", "unit")]))
-        async for rows in experiments.export_rows(self.db, public_id, EXPORT_CHUNK_ROWS):
-            self.write(_csv(rows))
-            await self.flush()  # waits until the client has taken it: memory stays one chunk
-        self.finish()
-
-
-def _csv(rows: Any) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    return out.getvalue()
+        await self.stream_csv(f"{public_id}.csv", ("timestamp", "event", "value", "unit"),
+                              experiments.export_rows(self.db, public_id, EXPORT_CHUNK_ROWS))
 
 
 def _name_problems(name: str) -> dict[str, str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import momoko
@@ -134,3 +136,21 @@ def connections_in_use(db: momoko.Pool) -> int:
     """Connections of the pool running a statement now. momoko 2.2.5.1 has no public count: its
     container's `busy` set is read here, and only here."""
     return len(db.conns.busy)
+
+
+async def stream_rows(db: momoko.Pool, query: str, params: Sequence[Any],
+                      chunk_rows: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The query's rows, chunk by chunk from a server-side cursor: memory holds one chunk, however many."""
+    conn = await db.getconn()
+    try:
+        await conn.execute("BEGIN READ ONLY")
+        await conn.execute(f"DECLARE stream NO SCROLL CURSOR FOR {query}", params)
+        while rows := (await conn.execute(f"FETCH {int(chunk_rows)} FROM stream")).fetchall():
+            yield rows
+        await conn.execute("COMMIT")
+    except BaseException:
+        if not conn.closed:
+            await conn.execute("ROLLBACK")
+        raise
+    finally:
+        db.putconn(conn)

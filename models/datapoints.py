@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 import momoko
 from psycopg2.extras import RealDictCursor
 
+from models.database import stream_rows
 from models.readings import Reading
 from models.timestamps import utc_text
 
@@ -154,25 +155,103 @@ async def datapoints_after(db: momoko.Pool, after: tuple[int, int], limit: int,
     return [dict(row) for row in cursor.fetchall()]
 
 
-async def datapoints_page(db: momoko.Pool, page: int, page_size: int,
-                          filters: Filters) -> tuple[int, list[dict[str, Any]], str]:
-    """(total, one page newest first, a cursor to poll from afterwards)."""
-    where, params = filters.sql()
-    counted = await db.execute(f"SELECT count(*), pg_snapshot_xmin(pg_current_snapshot())::text FROM {_FROM}"
-                               f" WHERE true{where}", params)
+# Counted only this far: an exact count of millions of rows costs a scan of them on every page.
+TOTAL_BOUND = 10_000
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    total: int  # exact when below TOTAL_BOUND, else TOTAL_BOUND
+    total_is_lower_bound: bool
+    next_before: str | None  # the keyset of the next (older) page; None on the last one
+    poll_cursor: str  # where a poller may start afterwards without missing what commits meanwhile
+
+
+def format_keyset(recorded_at_us: int, row_id: int) -> str:
+    return f"{recorded_at_us}_{row_id}"
+
+
+def parse_keyset(text: str) -> tuple[int, int]:
+    """(recorded_at in microseconds since 1970, id) from a `before` this API returned; ValueError otherwise."""
+    moment, _, row_id = text.partition("_")
+    if not (moment.isdecimal() and row_id.isdecimal() and int(moment) < 2**62 and int(row_id) < 2**63):
+        raise ValueError("before must be a next_before this API returned")
+    return int(moment), int(row_id)
+
+
+def _newest_first(filters: Filters, before: tuple[int, int] | None, limit: int,
+                  columns: str, ordered: bool = True) -> tuple[str, list[Any]]:
+    """Datapoints matching the filters, newest first, each read from an index in order.
+
+    Per event, through the (event_id, recorded_at) index, and merged: at most `limit` rows from each
+    event, so the cost follows the page and the number of events, never the table. With an
+    experiment, through that experiment's own index instead.
+    """
+    conditions: list[str] = []
+    params: list[Any] = []
+    order = " ORDER BY d.recorded_at DESC, d.id DESC" if ordered else ""
+    if filters.since:
+        conditions.append("d.recorded_at >= %s")
+        params.append(filters.since)
+    if filters.until:
+        conditions.append("d.recorded_at <= %s")
+        params.append(filters.until)
+    if before:
+        conditions.append("(d.recorded_at, d.id) < (to_timestamp(%s / 1000000.0), %s)")
+        params += [before[0], before[1]]
+    where = "".join(" AND " + condition for condition in conditions)
+    if filters.experiment:
+        events = " AND d.event_id IN (SELECT id FROM events WHERE public_id = ANY(%s))" if filters.events else ""
+        return (f"SELECT {columns} FROM datapoints d JOIN events e ON e.id = d.event_id"
+                " LEFT JOIN experiments x ON x.id = d.experiment_id"
+                f" WHERE d.experiment_id = (SELECT id FROM experiments WHERE public_id = %s){where}{events}"
+                f"{order} LIMIT %s",
+                [filters.experiment, *params, *([list(filters.events)] if filters.events else []), limit])
+    events = " WHERE e.public_id = ANY(%s)" if filters.events else ""
+    return (f"SELECT {columns} FROM events e CROSS JOIN LATERAL ("
+            f" SELECT d.* FROM datapoints d WHERE d.event_id = e.id{where}"
+            " ORDER BY d.recorded_at DESC, d.id DESC LIMIT %s) d"
+            f" LEFT JOIN experiments x ON x.id = d.experiment_id{events}"
+            f"{order} LIMIT %s",
+            [*params, limit, *([list(filters.events)] if filters.events else []), limit])
+
+
+async def datapoints_page(db: momoko.Pool, page_size: int, filters: Filters,
+                          before: tuple[int, int] | None = None, offset: int = 0) -> Page:
+    """One page newest first: after `before` (a keyset), or `offset` rows in (bounded by TOTAL_BOUND)."""
+    query, params = _newest_first(filters, before, offset + page_size + 1,
+                                  f"{_SHAPE}, (extract(epoch FROM d.recorded_at) * 1000000)::bigint AS _us,"
+                                  " d.id AS _id")
+    found = await db.execute(f"SELECT * FROM ({query}) page OFFSET %s", [*params, offset],
+                             cursor_factory=RealDictCursor)
+    rows = [dict(row) for row in found.fetchall()]
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    next_before = format_keyset(rows[-1]["_us"], rows[-1]["_id"]) if more and rows else None
+    for row in rows:
+        del row["_us"], row["_id"]
+    count_query, count_params = _newest_first(filters, None, TOTAL_BOUND + 1, "1", ordered=False)
+    counted = await db.execute("SELECT count(*), pg_snapshot_xmin(pg_current_snapshot())::text"
+                               f" FROM ({count_query}) c", count_params)
     total, oldest_running = counted.fetchone()
-    cursor = await db.execute(
-        f"SELECT {_SHAPE} FROM {_FROM} WHERE true{where}"
-        " ORDER BY d.recorded_at DESC, d.id DESC LIMIT %s OFFSET %s",
-        [*params, page_size, (page - 1) * page_size], cursor_factory=RealDictCursor)
-    return total, [dict(row) for row in cursor.fetchall()], format_cursor(int(oldest_running), 0)
+    return Page(rows, min(total, TOTAL_BOUND), total > TOTAL_BOUND, next_before, format_cursor(int(oldest_running), 0))
 
 
 async def latest_per_event(db: momoko.Pool) -> list[dict[str, Any]]:
+    """The newest datapoint of each event: one descent of the (event_id, recorded_at) index each."""
     cursor = await db.execute(
-        f"SELECT DISTINCT ON (d.event_id) {_SHAPE} FROM {_FROM}"
-        " ORDER BY d.event_id, d.recorded_at DESC, d.id DESC", cursor_factory=RealDictCursor)
-    return sorted((dict(row) for row in cursor.fetchall()), key=lambda row: row["event_public_id"])
+        f"SELECT {_SHAPE} FROM events e CROSS JOIN LATERAL ("
+        " SELECT d.* FROM datapoints d WHERE d.event_id = e.id ORDER BY d.recorded_at DESC, d.id DESC LIMIT 1) d"
+        " LEFT JOIN experiments x ON x.id = d.experiment_id ORDER BY e.public_id", cursor_factory=RealDictCursor)
+    return [dict(row) for row in cursor.fetchall()]
+
+
+def export_rows(db: momoko.Pool, filters: Filters, chunk_rows: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The selection's datapoints in time order, chunk by chunk from a server-side cursor."""
+    where, params = filters.sql()
+    return stream_rows(db, f"SELECT {utc_text('d.recorded_at')}, e.public_id, d.value, e.unit, x.public_id"
+                           f" FROM {_FROM} WHERE true{where} ORDER BY d.recorded_at, d.id", params, chunk_rows)
 
 
 async def get_datapoint(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ import momoko
 import psycopg2
 from psycopg2.extras import RealDictCursor
 
+from models.database import stream_rows
 from models.timestamps import format_timestamp, utc_text
 
 _COLUMNS = "public_id, name, started_at, stopped_at"
@@ -75,26 +76,13 @@ async def delete_experiment(db: momoko.Pool, public_id: str, cascade: bool) -> b
     return cursor.rowcount == 1
 
 
-async def export_rows(db: momoko.Pool, public_id: str, chunk_rows: int) -> AsyncIterator[list[tuple]]:
+def export_rows(db: momoko.Pool, public_id: str, chunk_rows: int) -> AsyncIterator[list[tuple[Any, ...]]]:
     """The experiment's datapoints in time order, chunk by chunk from a server-side cursor."""
-    conn = await db.getconn()
-    try:
-        await conn.execute("BEGIN READ ONLY")
-        await conn.execute(
-            "DECLARE export NO SCROLL CURSOR FOR"
-            f" SELECT {utc_text('d.recorded_at')}, e.public_id, d.value, e.unit"
+    return stream_rows(
+        db, f"SELECT {utc_text('d.recorded_at')}, e.public_id, d.value, e.unit"
             " FROM datapoints d JOIN events e ON e.id = d.event_id"
             " WHERE d.experiment_id = (SELECT id FROM experiments WHERE public_id = %s)"
-            " ORDER BY d.recorded_at, d.id", (public_id,))
-        while rows := (await conn.execute(f"FETCH {int(chunk_rows)} FROM export")).fetchall():
-            yield rows
-        await conn.execute("COMMIT")
-    except BaseException:
-        if not conn.closed:
-            await conn.execute("ROLLBACK")
-        raise
-    finally:
-        db.putconn(conn)
+            " ORDER BY d.recorded_at, d.id", (public_id,), chunk_rows)
 
 
 def _shown(row: Any) -> dict[str, Any]:

@@ -10,26 +10,37 @@ export default {
     const events = ref([]);
     const experiments = ref([]);
     const filters = reactive({ events: [], experiment: "", from: "", to: "", pageSize: PAGE_SIZES[0] });
-    const page = reactive({ number: 1, total: 0, rows: [] });
+    // Pages follow the server's keyset: keysets[n - 1] opens page n (null for the first), so going
+    // back is as cheap as going on, at any depth.
+    const page = reactive({ number: 1, total: 0, totalIsLowerBound: false, rows: [], keysets: [null] });
     const error = ref(null);
     const busy = ref(false);
 
     const units = computed(() => Object.fromEntries(events.value.map((event) => [event.public_id, event.unit])));
     const pages = computed(() => Math.max(1, Math.ceil(page.total / filters.pageSize)));
+    const hasNext = computed(() => Boolean(page.keysets[page.number]));
+
+    function selection() {
+      return {
+        event_public_id: filters.events,
+        experiment_public_id: filters.experiment,
+        from: filters.from && new Date(filters.from).toISOString(),
+        to: filters.to && new Date(filters.to).toISOString(),
+      };
+    }
 
     async function load(number) {
       busy.value = true;
       error.value = null;
+      if (number === 1) page.keysets = [null];  // a new filter starts over
       try {
+        const before = page.keysets[number - 1];
         const answer = await api("GET", "/datapoints" + query({
-          page: number,
-          page_size: filters.pageSize,
-          event_public_id: filters.events,
-          experiment_public_id: filters.experiment,
-          from: filters.from && new Date(filters.from).toISOString(),
-          to: filters.to && new Date(filters.to).toISOString(),
+          ...selection(), page_size: filters.pageSize, ...(before ? { before } : {}),
         }));
-        Object.assign(page, { number, total: answer.total, rows: answer.data });
+        page.keysets[number] = answer.next_before;
+        Object.assign(page, { number, total: answer.total, totalIsLowerBound: answer.total_is_lower_bound,
+                              rows: answer.data });
       } catch (failure) {
         error.value = failure.message;
       } finally {
@@ -54,7 +65,16 @@ export default {
       }
       await load(1);
     });
-    return { events, experiments, filters, page, pages, units, error, busy, load, exportCsv, formatTime, formatValue, PAGE_SIZES };
+    async function exportSelection() {
+      error.value = null;
+      try {
+        await download("/datapoints/export.csv" + query(selection()), "datapoints.csv");
+      } catch (failure) {
+        error.value = `Export failed: ${failure.message}`;
+      }
+    }
+    return { events, experiments, filters, page, pages, hasNext, units, error, busy, load, exportCsv, exportSelection,
+             formatTime, formatValue, PAGE_SIZES };
   },
   template: `
     <main class="datapoints">
@@ -93,8 +113,10 @@ export default {
       </table>
       <nav class="pager">
         <button @click="load(page.number - 1)" :disabled="busy || page.number <= 1">Previous</button>
-        <span data-testid="page-status">page {{ page.number }} of {{ pages }} ({{ page.total }} datapoints)</span>
-        <button @click="load(page.number + 1)" :disabled="busy || page.number >= pages">Next</button>
+        <span data-testid="page-status" v-if="page.totalIsLowerBound">page {{ page.number }} of more than {{ pages }} (over {{ page.total }} datapoints)</span>
+        <span data-testid="page-status" v-else>page {{ page.number }} of {{ pages }} ({{ page.total }} datapoints)</span>
+        <button @click="load(page.number + 1)" :disabled="busy || !hasNext">Next</button>
+        <button type="button" @click="exportSelection" :disabled="busy">Download CSV of this selection</button>
       </nav>
       <section class="panel">
         <h2>Experiments</h2>

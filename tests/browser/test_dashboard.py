@@ -154,6 +154,11 @@ async def test_datapoints_page_filters_pages_and_downloads_an_experiments_csv(se
         await page.get_by_role("button", name="Apply").click()
         await expect(status_line).to_have_text("page 1 of 1 (5 datapoints)")
         await expect(page.locator("tbody tr")).to_have_count(5)
+        async with page.expect_download() as downloading:  # the current filter, as CSV
+            await page.get_by_role("button", name="Download CSV of this selection").click()
+        selected = Path(await (await downloading.value).path()).read_text(encoding="utf-8").splitlines()
+        assert selected[0] == "timestamp,event,value,unit,experiment"
+        assert sorted(line.split(",")[2] for line in selected[1:]) == [str(100.0 + n) for n in range(5)]
 
         await page.get_by_label("Events").select_option([])
         await page.get_by_role("button", name="Apply").click()

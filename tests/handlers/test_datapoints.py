@@ -90,7 +90,57 @@ async def test_pages_are_newest_first_with_total_and_filters(server):
     assert [d["value"] for d in body["data"]] == [3, 2, 1]
 
 
+async def walk_pages(server, token: str, query: str) -> list[dict]:
+    """Every page of the list, following next_before."""
+    rows, before = [], None
+    while True:
+        suffix = f"&before={before}" if before else ""
+        status, body = await server.api("GET", f"/datapoints?{query}{suffix}", token=token)
+        assert status == 200, body
+        rows += body["data"]
+        before = body["next_before"]
+        if before is None:
+            return rows
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_keyset_paging_visits_every_row_once_newest_first_under_any_filter(server):
+    viewer = server.token(role="viewer")
+    # Ties on purpose: several readings at the same instant, across events and batches.
+    batches = [[reading(float(i), "evt_temp01" if i % 3 else "evt_press01", second=i % 7) for i in range(n, n + 40)]
+               for n in range(0, 120, 40)]
+    await ingest(server, *batches)
+    stored = {row["public_id"]: row for row in server.rows()}
+    for query, wanted in (("page_size=7", set(stored)),
+                          ("page_size=5&event_public_id=evt_press01",
+                           {p for p, row in stored.items() if row["event_public_id"] == "evt_press01"}),
+                          ("page_size=4&from=2025-01-15T14:32:02Z&to=2025-01-15T14:32:04Z",
+                           {p for p, row in stored.items() if "14:32:02" <= row["timestamp"][11:19] <= "14:32:04"})):
+        rows = await walk_pages(server, viewer, query)
+        ids = [row["public_id"] for row in rows]
+        assert len(ids) == len(set(ids)) and set(ids) == wanted, query
+        moments = [row["timestamp"] for row in rows]
+        assert moments == sorted(moments, reverse=True), query
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_total_is_exact_up_to_its_bound_and_says_when_it_is_only_a_lower_bound(server):
+    viewer = server.token(role="viewer")
+    server.execute("INSERT INTO datapoints (public_id, event_id, value, recorded_at)"
+                   " SELECT 'dp_many' || n, (SELECT id FROM events WHERE public_id = 'evt_temp01'), n,"
+                   " timestamptz '2025-01-01' + n * interval '1 second' FROM generate_series(1, 10050) n")
+    status, body = await server.api("GET", "/datapoints?page_size=10", token=viewer)
+    assert (body["total"], body["total_is_lower_bound"]) == (10_000, True)
+    status, body = await server.api("GET", "/datapoints?page_size=10&event_public_id=evt_press01", token=viewer)
+    assert (body["total"], body["total_is_lower_bound"], body["next_before"]) == (0, False, None)
+    status, body = await server.api("GET", "/datapoints?page=1001&page_size=10", token=viewer)
+    assert status == 400 and "before=" in body["error"]["details"]["page"]
+    status, body = await server.api("GET", "/datapoints?page=2&before=1_1", token=viewer)
+    assert status == 400 and "before" in body["error"]["details"]
+
+
 @pytest.mark.parametrize("query, field", [("page_size=0", "page_size"), ("page_size=1001", "page_size"),
+                                          ("before=yesterday", "before"), ("before=1-2", "before"),
                                           ("page=x", "page"), ("page=%C2%B2", "page"), ("after=abc", "after"),
                                           ("after=24626378420312965586-1", "after"), ("after=1-%C2%B2", "after"),
                                           ("from=yesterday", "from"),
@@ -201,3 +251,22 @@ async def test_a_poller_sees_every_datapoint_exactly_once_while_several_controll
     await poller
     assert len(seen) == len(set(seen)) == 400
     assert set(seen) == {public_id for ids in stored for public_id in ids}
+
+
+@pytest.mark.gen_test
+async def test_export_of_a_selection_streams_exactly_the_filtered_rows_oldest_first(server):
+    admin = server.token(role="admin")
+    await ingest(server, [reading(float(i), second=i) for i in range(6)])
+    await server.api("POST", "/experiments", {"name": "Run", "public_id": "exp_run"}, token=admin)
+    await ingest(server, [reading(7.0, "evt_press01", 20), reading(8.0, second=21)])
+    response = await server.http.fetch(
+        server.url("/api/v1/datapoints/export.csv?event_public_id=evt_temp01&from=2025-01-15T14:32:02Z", "http"),
+        headers={"Authorization": f"Bearer {admin}"})
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    lines = response.body.decode().splitlines()
+    assert lines == ["timestamp,event,value,unit,experiment",
+                     *[f"2025-01-15T14:32:{s:02d}.000Z,evt_temp01,{float(s)},°C," for s in range(2, 6)],
+                     "2025-01-15T14:32:21.000Z,evt_temp01,8.0,°C,exp_run"]
+    response = await server.http.fetch(server.url("/api/v1/datapoints/export.csv?experiment_public_id=exp_run",
+                                                  "http"), headers={"Authorization": f"Bearer {admin}"})
+    assert [line.split(",")[1] for line in response.body.decode().splitlines()[1:]] == ["evt_press01", "evt_temp01"]
