@@ -10,17 +10,35 @@ from prometheus_client import Counter
 
 from handlers.base import TRY_AGAIN_LATER, SocketHandler
 from handlers.wire import dumps, text_frame
+from models import public_ids
+from models.database import UNAVAILABLE
+from models.datapoints import datapoints_since, format_cursor, parse_cursor
 
 log = logging.getLogger("webmacs.stream")
 
 KERNEL_UNSENT_BYTES = 16 * 1024
+CATCH_UP_LIMIT = 10_000  # datapoints one subscriber is sent from the database past its cursor, at most
+CATCH_UP_PAGE = 1000
+INVALID_QUERY = 4400  # an application close code: the stream's query (after=, events=) cannot be used
 
 
 class StreamHandler(SocketHandler):
-    """Owns the subscriber registry: open() adds, on_close() and failed sends remove."""
+    """Owns the subscriber registry: open() adds, on_close() and failed sends remove.
+
+    Optional, beyond the spec: `?events=A,B` sends only those events' datapoints, and `?after=CURSOR`
+    first sends what committed past the cursor, then continues live with nothing missed or doubled.
+    """
 
     subscribers: ClassVar[set[StreamHandler]] = set()
     kind = "subscribers"
+
+    def initialize(self) -> None:
+        super().initialize()
+        self.events: frozenset[str] | None = None  # None: every event
+        self._after: tuple[int, int] | None = None
+        self._query_problem: str | None = None
+        # While catching up: live datapoints wait here, to be sent after the database's.
+        self._held: list[dict[str, Any]] | None = None
 
     def token_required(self) -> bool:
         return self.config.stream_require_token
@@ -29,16 +47,68 @@ class StreamHandler(SocketHandler):
         if self.config.refuse_stream:
             # Before the upgrade, as a proxy or a crashed backend would: the browser sees a failed handshake.
             raise tornado.web.HTTPError(503, "stream refused (WEBMACS_TEST_REFUSE_STREAM)")
+        self._read_query()
         await super().get(*args, **kwargs)
 
-    def open(self) -> None:
+    def _read_query(self) -> None:
+        events = self.get_query_argument("events", None)
+        if events is not None:
+            self.events = frozenset(event.strip() for event in events.split(",") if event.strip())
+            if not self.events or not all(public_ids.PUBLIC_ID.match(event) for event in self.events):
+                self._query_problem = "events must be a comma-separated list of event ids"
+        after = self.get_query_argument("after", None)
+        if after is not None:
+            try:
+                self._after = parse_cursor(after)
+            except ValueError as error:
+                self._query_problem = f"after: {error}"
+
+    async def open(self) -> None:
         if self.refuse_unauthorized():
+            return
+        if self._query_problem is not None:
+            self.close(INVALID_QUERY, self._query_problem)
             return
         self.set_nodelay(True)
         self.writer.limit_kernel_backlog(KERNEL_UNSENT_BYTES)
+        if self._after is not None:
+            self._held = []  # registered first, so that nothing committing meanwhile is missed
         StreamHandler.subscribers.add(self)
         self.app.metrics.connections_open.labels(self.kind).inc()
         log.info("subscriber %s connected (%d open)", self.peer(), len(self.subscribers))
+        if self._after is not None:
+            await self._catch_up(self._after)
+
+    async def _catch_up(self, after: tuple[int, int]) -> None:
+        """What committed past the cursor, from the database, then what was broadcast meanwhile."""
+        sent: set[str] = set()
+        position, complete = after, True
+        try:
+            while True:
+                rows = await datapoints_since(self.db, position, CATCH_UP_PAGE, self.events)
+                for row in rows:
+                    sent.add(row["public_id"])
+                if rows:
+                    if not self.writer.send(b"".join(text_frame(dumps(row).encode()) for row in rows)):
+                        return  # gone meanwhile
+                    position = parse_cursor(rows[-1]["cursor"])
+                if len(rows) < CATCH_UP_PAGE:
+                    break
+                if len(sent) >= CATCH_UP_LIMIT:
+                    complete = False
+                    break
+        except UNAVAILABLE:
+            complete = False
+        if not complete:
+            # Centrifugo's recovery, for any client: say that datapoints were skipped, and from where.
+            self.writer.send_json({"type": "recovery", "complete": False, "cursor": format_cursor(*position),
+                                   "message": f"more than {CATCH_UP_LIMIT} datapoints since the cursor, or the "
+                                              "database is unavailable: fetch the rest from /api/v1/datapoints"
+                                              "?after=<cursor>"})
+        held, self._held = self._held or [], None
+        fresh = [datapoint for datapoint in held if datapoint["public_id"] not in sent]
+        if fresh and self in StreamHandler.subscribers:
+            self._deliver(b"".join(text_frame(dumps(datapoint).encode()) for datapoint in fresh))
 
     def on_message(self, message: str | bytes) -> None:
         pass  # the stream is one-way; whatever a browser sends is ignored
@@ -58,12 +128,30 @@ class StreamHandler(SocketHandler):
         """Send each datapoint to every subscriber, JSON-encoded and framed once for all of them."""
         if not cls.subscribers:
             return
-        frames = b"".join(text_frame(dumps(datapoint).encode()) for datapoint in datapoints)
-        subscribers = list(cls.subscribers)  # a send may remove a subscriber
-        for subscriber in subscribers:
-            subscriber._deliver(frames)
+        frames = [text_frame(dumps(datapoint).encode()) for datapoint in datapoints]
+        everything = b"".join(frames)
+        chosen: dict[frozenset[str], tuple[bytes, int]] = {}  # per distinct events= filter, built once
+        delivered = 0
+        for subscriber in list(cls.subscribers):  # a send may remove a subscriber
+            wanted = subscriber.events
+            if subscriber._held is not None:
+                subscriber._held.extend(datapoint for datapoint in datapoints
+                                        if wanted is None or datapoint["event_public_id"] in wanted)
+                continue
+            if wanted is None:
+                data, count = everything, len(frames)
+            else:
+                if wanted not in chosen:
+                    picked = [frame for datapoint, frame in zip(datapoints, frames, strict=True)
+                              if datapoint["event_public_id"] in wanted]
+                    chosen[wanted] = b"".join(picked), len(picked)
+                data, count = chosen[wanted]
+                if not count:
+                    continue
+            subscriber._deliver(data)
+            delivered += count
         if deliveries is not None:
-            deliveries.inc(len(datapoints) * len(subscribers))
+            deliveries.inc(delivered)
 
     def _deliver(self, frames: bytes) -> None:
         if self.writer.writing() and self._lagging(len(frames)):

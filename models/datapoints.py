@@ -155,6 +155,22 @@ async def datapoints_after(db: momoko.Pool, after: tuple[int, int], limit: int,
     return [dict(row) for row in cursor.fetchall()]
 
 
+async def datapoints_since(db: momoko.Pool, after: tuple[int, int], limit: int,
+                           events: frozenset[str] | None) -> list[dict[str, Any]]:
+    """Every datapoint committed past the cursor that this transaction sees, in cursor order.
+
+    Unlike datapoints_after, without waiting for older transactions: the stream's catch-up is
+    registered for live datapoints before it reads, so what commits later reaches it live.
+    """
+    events_clause = " AND e.public_id = ANY(%s)" if events is not None else ""
+    cursor = await db.execute(
+        f"SELECT {_SHAPE} FROM {_FROM} WHERE (d.txid, d.id) > (%s::xid8, %s){events_clause}"
+        " ORDER BY d.txid, d.id LIMIT %s",
+        [str(after[0]), after[1], *([sorted(events)] if events is not None else []), limit],
+        cursor_factory=RealDictCursor)
+    return [dict(row) for row in cursor.fetchall()]
+
+
 # Counted only this far: an exact count of millions of rows costs a scan of them on every page.
 TOTAL_BOUND = 10_000
 

@@ -142,3 +142,66 @@ async def test_behind_a_proxy_websockets_over_the_per_address_cap_are_refused_be
         await server.connect("/ws/datapoints/stream")
     assert getattr(refused.value, "code", None) == 503
     assert (await server.health())[1]["connections_refused"] == 1
+
+
+async def _stored_cursor(server, index: int) -> str:
+    """The polling cursor of the index-th stored datapoint (in ingest order)."""
+    status, body = await server.api("GET", "/datapoints?after=0&limit=1000", token=server.token(role="viewer"))
+    return body["data"][index]["cursor"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_subscriber_with_after_gets_what_it_missed_then_live_with_no_hole_or_double(server):
+    controller = await server.connect_controller()
+    for seq in range(5):
+        controller.send({**SPEC_READING, "value": float(seq), "seq": seq})
+        await controller.receive()
+    cursor = await _stored_cursor(server, 1)
+
+    async def keep_sending() -> None:  # commits while the subscriber catches up
+        for seq in range(5, 105):
+            controller.send({**SPEC_READING, "value": float(seq), "seq": seq})
+            await controller.receive()
+    sending = asyncio.ensure_future(keep_sending())
+    subscriber = await server.connect("/ws/datapoints/stream?after=" + cursor)
+    await sending
+    received = await subscriber.receive_many(103)  # values 2 to 104
+    assert sorted(d["value"] for d in received) == [float(v) for v in range(2, 105)]
+    assert await subscriber.nothing_within(0.3)  # and not one twice
+
+
+@pytest.mark.gen_test
+async def test_a_subscriber_with_events_gets_only_those_events(server):
+    pressure = await server.connect_stream("?events=evt_press01")
+    everything = await server.connect_stream()
+    await server.wait_for(lambda: server.subscribers() == 2)
+    controller = await server.connect_controller()
+    controller.send({"seq": 1, "datapoints": [SPEC_READING, {**SPEC_READING, "event_public_id": "evt_press01"}]})
+    await controller.receive()
+    assert [d["event_public_id"] for d in await everything.receive_many(2)] == ["evt_temp01", "evt_press01"]
+    assert [d["event_public_id"] for d in await pressure.receive_many(1)] == ["evt_press01"]
+    assert await pressure.nothing_within(0.3)
+
+
+@pytest.mark.parametrize("query", ["?after=abc", "?events=", "?events=a%20b"])
+@pytest.mark.gen_test
+async def test_a_stream_query_that_cannot_be_used_is_closed_with_4400(server, query):
+    subscriber = await server.connect("/ws/datapoints/stream" + query)
+    code, reason = await subscriber.closed()
+    assert code == 4400 and reason
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_catch_up_longer_than_its_bound_ends_with_a_recovery_frame_then_goes_live(server):
+    server.execute("INSERT INTO datapoints (public_id, event_id, value, recorded_at)"
+                   " SELECT 'dp_old' || n, (SELECT id FROM events WHERE public_id = 'evt_temp01'), n, now()"
+                   " FROM generate_series(1, 10050) n")
+    subscriber = await server.connect("/ws/datapoints/stream?after=0")
+    caught_up = await subscriber.receive_many(10_000, timeout=30)
+    assert [d["value"] for d in caught_up] == [float(n) for n in range(1, 10_001)]
+    recovery = await subscriber.receive()
+    assert recovery["type"] == "recovery" and recovery["complete"] is False
+    assert recovery["cursor"] == caught_up[-1]["cursor"]
+    controller = await server.connect_controller()
+    controller.send({**SPEC_READING, "value": -1.0})
+    assert (await subscriber.receive())["value"] == -1.0  # live after it
