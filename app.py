@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import getpass
 import json
@@ -40,12 +41,13 @@ from handlers.base import NotFoundHandler, SocketHandler
 from handlers.stream import StreamHandler
 from handlers.throttle import LoginThrottle
 from handlers.wire import ConnectionCaps, GuardedHTTPServer
-from models import backup, database, events, roles, tokens, users
+from models import backup, database, events, retention, roles, tokens, users
 from models.ingest import IngestQueue
 from models.metrics import Metrics
 from models.relay import Relay
 
 log = logging.getLogger("webmacs")
+PURGE_INTERVAL = 3600.0  # seconds between retention purges
 FD_RESERVE = 128  # descriptors kept for the pool, the relay, logs and files when MAX_CONNECTIONS is 0
 FD_LIMIT_WITHOUT_HARD_LIMIT = 1 << 20
 FIRST_ADMIN = "admin@localhost"
@@ -73,6 +75,9 @@ class WebMACS(tornado.web.Application):
         self.login_throttle = LoginThrottle()
         self.subscribers_cut_off = 0
         self.sockets_refused = 0  # WebSocket upgrades over the per-address cap behind a proxy
+        self.last_purge: retention.PurgeResult | None = None
+        self._stopping = asyncio.Event()
+        self._purging: asyncio.Future[None] | None = None
         self._servers: list[GuardedHTTPServer] = []
         routes = [route for module in HANDLER_MODULES for route in module.default_handlers]
         super().__init__(
@@ -101,15 +106,34 @@ class WebMACS(tornado.web.Application):
     async def start(self) -> None:
         if self.relay is not None:
             await self.relay.start(settled=self.ingest.written)
+        self._purging = asyncio.ensure_future(self._purge_regularly())
 
     async def stop(self) -> None:
         """Stop accepting, close every socket (1001), store what was received, then stop relaying."""
+        self._stopping.set()
         for server in self._servers:
             server.stop()
         SocketHandler.close_all()
         await self.ingest.drain()
+        if self._purging is not None:
+            await self._purging  # ends after the batch it is on
         if self.relay is not None:
             await self.relay.stop()
+
+    async def _purge_regularly(self) -> None:
+        """Retention: a purge at start, then every PURGE_INTERVAL, until stop()."""
+        config = self.config
+        while not self._stopping.is_set():
+            try:
+                self.last_purge = await retention.purge(self.db, config.datapoint_retention_days,
+                                                        config.experiment_retention_days,
+                                                        stopping=self._stopping.is_set)
+            except database.UNAVAILABLE as error:
+                log.warning("retention could not run: %s", database.one_line(error))
+            except Exception:
+                log.exception("retention failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), PURGE_INTERVAL)
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
@@ -274,6 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_database_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
     if args.command == "serve":
         asyncio.run(serve(settings, url))
+    elif args.command == "purge":
+        result = asyncio.run(_with_pool(url, lambda db: retention.purge(
+            db, settings.datapoint_retention_days, settings.experiment_retention_days)))
+        print(json.dumps(result.as_json()))
     elif args.command == "migrate":
         applied = asyncio.run(_with_pool(url, database.migrate))
         print("applied: " + ", ".join(applied) if applied else "schema is up to date")
@@ -369,6 +397,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="file to write (replaced atomically, only on success) or - for standard output")
 
     commands.add_parser("migrate", help="apply database migrations not yet applied")
+    commands.add_parser("purge", help="remove, now, the readings the retention settings no longer keep; "
+                                      "prints what it removed as JSON")
 
     backup_cmd = commands.add_parser("backup", help="write a pg_dump -Fc archive of the database; safe while serving")
     backup_cmd.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from models.ingest import IngestQueue
     from models.metrics import Metrics
     from models.relay import Relay
+    from models.retention import PurgeResult
 
 log = logging.getLogger("webmacs.handlers")
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
@@ -56,6 +57,7 @@ class Services(Protocol):
     relay: Relay | None  # only with BROADCAST_ACROSS_PROCESSES
     login_throttle: LoginThrottle
     metrics: Metrics
+    last_purge: PurgeResult | None
     subscribers_cut_off: int
     sockets_refused: int
 

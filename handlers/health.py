@@ -6,6 +6,7 @@ import asyncio
 
 from handlers.base import ApiHandler, SocketHandler
 from models.database import UNAVAILABLE, ping
+from models.retention import oldest_reading
 
 # A health check that hangs is worse than one that says "unreachable".
 DATABASE_TIMEOUT = 2.0
@@ -18,9 +19,10 @@ class HealthHandler(ApiHandler):
     async def get(self) -> None:
         try:
             await asyncio.wait_for(ping(self.db), DATABASE_TIMEOUT)
+            oldest = await asyncio.wait_for(oldest_reading(self.db), DATABASE_TIMEOUT)
             database = "reachable"
         except (TimeoutError, *UNAVAILABLE):
-            database = "unreachable"
+            database, oldest = "unreachable", None
         self.write_json({
             "status": "ok" if database == "reachable" else "degraded",
             "database": database,
@@ -30,6 +32,8 @@ class HealthHandler(ApiHandler):
             "readings_committed": self.ingest.committed_rows,
             "readings_waiting": self.ingest.waiting_rows,
             "relay": "off" if self.app.relay is None else self.app.relay.state,
+            "oldest_reading": oldest,
+            "last_purge": None if self.app.last_purge is None else self.app.last_purge.as_json(),
         }, status=200 if database == "reachable" else 503)
 
 

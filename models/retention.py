@@ -1,0 +1,98 @@
+"""Retention: readings older than the settings allow are removed in small batches, one event at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import momoko
+
+from models.timestamps import format_timestamp
+
+log = logging.getLogger("webmacs.retention")
+
+BATCH = 5000  # rows per DELETE: each is a short transaction that ingest never waits behind for long
+PAUSE = 0.01  # seconds between batches, so the pool and the disk serve ingest in between
+PURGE_LOCK = 0x57505247  # "WPRG": one purge at a time across every process sharing the database
+
+# The oldest rows of one event past the cutoffs, through the (event_id, recorded_at) index, from where
+# the last batch stopped: rows kept (an experiment's) are passed over once, not once per batch.
+# Readings of an experiment follow the experiment's cutoff (none: kept while the experiment exists).
+_DELETE = """
+WITH doomed AS (
+    SELECT ctid, recorded_at FROM datapoints
+    WHERE event_id = %(event)s AND recorded_at >= %(resume)s AND recorded_at < %(oldest_cutoff)s
+      AND ((experiment_id IS NULL AND recorded_at < %(datapoint_cutoff)s)
+           OR (experiment_id IS NOT NULL AND recorded_at < %(experiment_cutoff)s))
+    ORDER BY recorded_at LIMIT %(batch)s
+), gone AS (
+    DELETE FROM datapoints d USING doomed WHERE d.ctid = doomed.ctid RETURNING doomed.recorded_at
+)
+SELECT count(*), max(recorded_at) FROM gone
+"""
+_FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)  # a cutoff that removes nothing
+
+
+@dataclass
+class PurgeResult:
+    removed: int = 0
+    datapoint_cutoff: str | None = None
+    experiment_cutoff: str | None = None
+    skipped: bool = False  # another process was purging
+    finished_at: str = field(default_factory=lambda: format_timestamp(datetime.now(UTC)))
+
+    def as_json(self) -> dict[str, object]:
+        return {"removed": self.removed, "datapoint_cutoff": self.datapoint_cutoff,
+                "experiment_cutoff": self.experiment_cutoff, "skipped": self.skipped, "at": self.finished_at}
+
+
+async def purge(db: momoko.Pool, datapoint_days: float, experiment_days: float, now: datetime | None = None,
+                stopping: Callable[[], bool] = lambda: False) -> PurgeResult:
+    """Remove what the retention settings (0: keep forever) no longer keep; returns what it did.
+    `stopping` is asked between batches: a server shutting down need not wait for a whole purge."""
+    now = now or datetime.now(UTC)
+    datapoint_cutoff = now - timedelta(days=datapoint_days) if datapoint_days else _FAR_PAST
+    experiment_cutoff = now - timedelta(days=experiment_days) if experiment_days else _FAR_PAST
+    result = PurgeResult(datapoint_cutoff=format_timestamp(datapoint_cutoff) if datapoint_days else None,
+                         experiment_cutoff=format_timestamp(experiment_cutoff) if experiment_days else None)
+    if not datapoint_days and not experiment_days:
+        return result
+    conn = await db.getconn()
+    try:
+        locked = (await conn.execute("SELECT pg_try_advisory_lock(%s)", (PURGE_LOCK,))).fetchone()[0]
+        if not locked:
+            result.skipped = True
+            return result
+        try:
+            events = [row[0] for row in (await conn.execute("SELECT id FROM events ORDER BY id")).fetchall()]
+            for event in events:
+                resume = _FAR_PAST
+                while True:
+                    deleted, resume = (await conn.execute(_DELETE, {
+                        "event": event, "resume": resume, "oldest_cutoff": max(datapoint_cutoff, experiment_cutoff),
+                        "datapoint_cutoff": datapoint_cutoff, "experiment_cutoff": experiment_cutoff,
+                        "batch": BATCH})).fetchone()
+                    result.removed += deleted
+                    if deleted < BATCH or stopping():
+                        break
+                    await asyncio.sleep(PAUSE)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (PURGE_LOCK,))
+    finally:
+        db.putconn(conn)
+    result.finished_at = format_timestamp(datetime.now(UTC))
+    if result.removed:
+        log.info("retention removed %d readings", result.removed)
+    return result
+
+
+async def oldest_reading(db: momoko.Pool) -> str | None:
+    """When the oldest stored reading was recorded: one index descent per event."""
+    cursor = await db.execute(
+        "SELECT min(oldest) FROM events e CROSS JOIN LATERAL ("
+        " SELECT recorded_at AS oldest FROM datapoints d WHERE d.event_id = e.id ORDER BY recorded_at LIMIT 1) o")
+    oldest = cursor.fetchone()[0]
+    return format_timestamp(oldest) if oldest is not None else None
