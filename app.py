@@ -126,7 +126,7 @@ class WebMACS(tornado.web.Application):
         while not self._stopping.is_set():
             try:
                 self.last_purge = await retention.purge(self.db, config.datapoint_retention_days,
-                                                        config.experiment_retention_days,
+                                                        config.experiment_retention_days, config.rollup_retention_days,
                                                         stopping=self._stopping.is_set)
             except database.UNAVAILABLE as error:
                 log.warning("retention could not run: %s", database.one_line(error))
@@ -300,7 +300,8 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
         asyncio.run(serve(settings, url))
     elif args.command == "purge":
         result = asyncio.run(_with_pool(url, lambda db: retention.purge(
-            db, settings.datapoint_retention_days, settings.experiment_retention_days)))
+            db, settings.datapoint_retention_days, settings.experiment_retention_days,
+            settings.rollup_retention_days)))
         print(json.dumps(result.as_json()))
     elif args.command == "migrate":
         applied = asyncio.run(_with_pool(url, database.migrate))

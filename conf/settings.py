@@ -49,6 +49,7 @@ class Settings:
     access_log: bool = _setting("ACCESS_LOG", False, "`1` logs every HTTP request at INFO; `0` logs only those answered 4xx (WARNING) or 5xx (ERROR), which are always logged.")
     datapoint_retention_days: float = _setting("DATAPOINT_RETENTION_DAYS", 0.0, "Readings recorded longer ago than this many days are removed, at start and hourly (readings of an experiment are kept while it exists). 0: keep forever.")
     experiment_retention_days: float = _setting("EXPERIMENT_RETENTION_DAYS", 0.0, "Readings of an experiment recorded longer ago than this many days are removed too. 0: keep them while the experiment exists.")
+    rollup_retention_days: float = _setting("ROLLUP_RETENTION_DAYS", 0.0, "Per-minute and per-hour rollups (what history charts read) older than this many days are removed; they may outlive the raw readings. 0: keep forever.")
     db_pool_size: int = _setting("DB_POOL_SIZE", 4, "Most PostgreSQL connections the server holds.")
     broadcast_across_processes: bool = _setting("BROADCAST_ACROSS_PROCESSES", False, "`1` when several server processes share the database (an upstream with several backends): each one relays the datapoints the others store to its own stream subscribers, through PostgreSQL LISTEN/NOTIFY.")
     reconnect_base: float = _setting("FRONTEND_RECONNECT_BASE", 1.0, "Dashboard: wait before its first stream reconnect, in seconds; doubles for each further attempt (each wait is randomized between half and all of it).")
@@ -136,7 +137,8 @@ def _check(settings: Settings) -> None:
     if settings.log_level not in LOG_LEVELS:
         raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {settings.log_level!r}")
     for name, env in (("datapoint_retention_days", "DATAPOINT_RETENTION_DAYS"),
-                      ("experiment_retention_days", "EXPERIMENT_RETENTION_DAYS")):
+                      ("experiment_retention_days", "EXPERIMENT_RETENTION_DAYS"),
+                      ("rollup_retention_days", "ROLLUP_RETENTION_DAYS")):
         if getattr(settings, name) < 0:
             raise SettingsError(f"{env} must be 0 (keep forever) or a positive number of days")
     for name, env in (("max_connections", "MAX_CONNECTIONS"), ("max_connections_per_address",

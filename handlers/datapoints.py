@@ -6,11 +6,14 @@ from typing import Any
 
 from conf.settings import API_PAGE_LIMIT
 from handlers.base import EXPORT_CHUNK_ROWS, ApiError, ApiHandler, allow
-from models import datapoints
+from models import datapoints, events, rollups
 from models.datapoints import Filters
 from models.public_ids import DATAPOINT_ROUTE
 from models.readings import SubmissionError, parse_submission
 from models.roles import DATAPOINT_WRITERS, EDITORS, READERS
+
+SERIES_POINTS = 2000  # buckets one series answer may ask for
+SERIES_EVENTS = 100
 
 
 class DatapointsHandler(ApiHandler):
@@ -75,6 +78,32 @@ class ExportHandler(ApiHandler):
                               datapoints.export_rows(self.db, selection(self), EXPORT_CHUNK_ROWS))
 
 
+class SeriesHandler(ApiHandler):
+    @allow(*READERS)
+    async def get(self) -> None:
+        """Equal buckets of each event's readings over [from, to): exact min, max, avg, last and count."""
+        names = list(dict.fromkeys(self.get_query_arguments("event_public_id")))
+        since, until = self.time_argument("from"), self.time_argument("to")
+        points = self.int_argument("points", 500, 1, SERIES_POINTS)
+        problems = {}
+        if not names:
+            problems["event_public_id"] = "at least one"
+        elif len(names) > SERIES_EVENTS:
+            problems["event_public_id"] = f"at most {SERIES_EVENTS}"
+        if since is None or until is None:
+            problems["from" if since is None else "to"] = "required"
+        elif since >= until:
+            problems["to"] = "must be later than from"
+        if problems:
+            raise ApiError(400, "invalid series", problems)
+        assert since is not None and until is not None
+        known = await events.ids_of(self.db, names)
+        missing = [name for name in names if name not in known]
+        if missing:
+            raise ApiError(404, f"no event {missing[0]}", {"event_public_id": f"unknown: {', '.join(missing)}"})
+        self.write_json(await rollups.series(self.db, {name: known[name] for name in names}, since, until, points))
+
+
 class LatestHandler(ApiHandler):
     @allow(*READERS)
     async def get(self) -> None:
@@ -115,6 +144,7 @@ def _field_path(problem: dict[str, Any]) -> str:
 default_handlers = [
     (r"/api/v1/datapoints", DatapointsHandler),
     (r"/api/v1/datapoints/latest", LatestHandler),
+    (r"/api/v1/datapoints/series", SeriesHandler),
     (r"/api/v1/datapoints/export\.csv", ExportHandler),
     (r"/api/v1/datapoints/" + DATAPOINT_ROUTE, DatapointHandler),
 ]

@@ -12,6 +12,7 @@ from typing import Any
 import momoko
 from psycopg2.extras import RealDictCursor
 
+from models import rollups
 from models.database import stream_rows
 from models.readings import Reading
 from models.timestamps import utc_text
@@ -32,7 +33,25 @@ WITH running AS (
          WITH ORDINALITY AS r(public_id, event_public_id, value, recorded_at, position)
     JOIN events e ON e.public_id = r.event_public_id
     ORDER BY r.position
-    RETURNING id, public_id
+    RETURNING id, public_id, event_id, value, recorded_at
+), rolled_up AS (
+    -- The series' rollups, in the same transaction: one row per event, resolution and bucket touched.
+    INSERT INTO datapoint_rollups AS kept
+    SELECT i.event_id, r.resolution, date_bin(r.resolution * interval '1 second', i.recorded_at, 'epoch'),
+           count(*), sum(i.value), min(i.value), max(i.value), max(i.recorded_at),
+           (array_agg(i.id ORDER BY i.recorded_at DESC, i.id DESC))[1],
+           (array_agg(i.value ORDER BY i.recorded_at DESC, i.id DESC))[1]
+    FROM inserted i CROSS JOIN (VALUES (60), (3600)) AS r(resolution)
+    GROUP BY 1, 2, 3
+    ON CONFLICT (event_id, resolution, bucket) DO UPDATE SET
+        count = kept.count + EXCLUDED.count, total = kept.total + EXCLUDED.total,
+        low = least(kept.low, EXCLUDED.low), high = greatest(kept.high, EXCLUDED.high),
+        last_at = CASE WHEN (EXCLUDED.last_at, EXCLUDED.last_id) > (kept.last_at, kept.last_id)
+                       THEN EXCLUDED.last_at ELSE kept.last_at END,
+        last_value = CASE WHEN (EXCLUDED.last_at, EXCLUDED.last_id) > (kept.last_at, kept.last_id)
+                          THEN EXCLUDED.last_value ELSE kept.last_value END,
+        last_id = CASE WHEN (EXCLUDED.last_at, EXCLUDED.last_id) > (kept.last_at, kept.last_id)
+                       THEN EXCLUDED.last_id ELSE kept.last_id END
 )
 SELECT public_id, (SELECT public_id FROM running), id,
        pg_current_xact_id()::text, pg_snapshot_xmin(pg_current_snapshot())::text
@@ -278,5 +297,8 @@ async def get_datapoint(db: momoko.Pool, public_id: str) -> dict[str, Any] | Non
 
 
 async def delete_datapoint(db: momoko.Pool, public_id: str) -> bool:
-    cursor = await db.execute("DELETE FROM datapoints WHERE public_id = %s", (public_id,))
-    return cursor.rowcount == 1
+    cursor = await db.execute(f"WITH gone AS (DELETE FROM datapoints WHERE public_id = %s"
+                              f" RETURNING event_id, recorded_at) {rollups.BUCKETS_OF}", (public_id,))
+    touched = cursor.fetchall()
+    await rollups.recompute(db, touched)  # after the delete, which it must see
+    return bool(touched)

@@ -77,3 +77,9 @@ async def delete_event(db: momoko.Pool, public_id: str, cascade: bool) -> bool:
     except psycopg2.errors.ForeignKeyViolation:
         raise EventInUse(f"event {public_id} has datapoints; delete with ?cascade=true to remove them too") from None
     return cursor.rowcount == 1
+
+
+async def ids_of(db: momoko.Pool, public_ids: list[str]) -> dict[str, int]:
+    """The internal ids of those of these events that exist."""
+    cursor = await db.execute("SELECT public_id, id FROM events WHERE public_id = ANY(%s)", (public_ids,))
+    return dict(cursor.fetchall())

@@ -10,6 +10,7 @@ import momoko
 import psycopg2
 from psycopg2.extras import RealDictCursor
 
+from models import rollups
 from models.database import stream_rows
 from models.timestamps import format_timestamp, utc_text
 
@@ -64,16 +65,21 @@ async def stop_experiment(db: momoko.Pool, public_id: str) -> dict[str, Any] | N
 
 async def delete_experiment(db: momoko.Pool, public_id: str, cascade: bool) -> bool:
     """Delete it (with cascade, its datapoints too); ExperimentConflict if it has datapoints otherwise."""
-    statement = ("WITH gone AS (DELETE FROM datapoints WHERE experiment_id ="
-                 " (SELECT id FROM experiments WHERE public_id = %s))"
-                 " DELETE FROM experiments WHERE public_id = %s") if cascade else \
-        "DELETE FROM experiments WHERE public_id = %s"
-    try:
-        cursor = await db.execute(statement, (public_id, public_id) if cascade else (public_id,))
-    except psycopg2.errors.ForeignKeyViolation:
-        raise ExperimentConflict(f"experiment {public_id} has datapoints; delete with ?cascade=true "
-                                 "to remove them too") from None
-    return cursor.rowcount == 1
+    if not cascade:
+        try:
+            cursor = await db.execute("DELETE FROM experiments WHERE public_id = %s", (public_id,))
+        except psycopg2.errors.ForeignKeyViolation:
+            raise ExperimentConflict(f"experiment {public_id} has datapoints; delete with ?cascade=true "
+                                     "to remove them too") from None
+        return cursor.rowcount == 1
+    cursor = await db.execute(
+        "WITH gone AS (DELETE FROM datapoints WHERE experiment_id = (SELECT id FROM experiments WHERE public_id = %s)"
+        " RETURNING event_id, recorded_at), removed AS (DELETE FROM experiments WHERE public_id = %s RETURNING 1)"
+        f" SELECT (SELECT count(*) FROM removed), array_agg(b.event_id), array_agg(b.resolution), array_agg(b.bucket)"
+        f" FROM ({rollups.BUCKETS_OF}) b", (public_id, public_id))
+    removed, event_ids, resolutions, buckets = cursor.fetchone()
+    await rollups.recompute(db, list(zip(event_ids or [], resolutions or [], buckets or [], strict=True)))
+    return removed == 1
 
 
 def export_rows(db: momoko.Pool, public_id: str, chunk_rows: int) -> AsyncIterator[list[tuple[Any, ...]]]:

@@ -39,18 +39,20 @@ _FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)  # a cutoff that removes nothing
 @dataclass
 class PurgeResult:
     removed: int = 0
+    rollups_removed: int = 0
     datapoint_cutoff: str | None = None
     experiment_cutoff: str | None = None
     skipped: bool = False  # another process was purging
     finished_at: str = field(default_factory=lambda: format_timestamp(datetime.now(UTC)))
 
     def as_json(self) -> dict[str, object]:
-        return {"removed": self.removed, "datapoint_cutoff": self.datapoint_cutoff,
-                "experiment_cutoff": self.experiment_cutoff, "skipped": self.skipped, "at": self.finished_at}
+        return {"removed": self.removed, "rollups_removed": self.rollups_removed,
+                "datapoint_cutoff": self.datapoint_cutoff, "experiment_cutoff": self.experiment_cutoff,
+                "skipped": self.skipped, "at": self.finished_at}
 
 
-async def purge(db: momoko.Pool, datapoint_days: float, experiment_days: float, now: datetime | None = None,
-                stopping: Callable[[], bool] = lambda: False) -> PurgeResult:
+async def purge(db: momoko.Pool, datapoint_days: float, experiment_days: float, rollup_days: float = 0.0,
+                now: datetime | None = None, stopping: Callable[[], bool] = lambda: False) -> PurgeResult:
     """Remove what the retention settings (0: keep forever) no longer keep; returns what it did.
     `stopping` is asked between batches: a server shutting down need not wait for a whole purge."""
     now = now or datetime.now(UTC)
@@ -58,7 +60,7 @@ async def purge(db: momoko.Pool, datapoint_days: float, experiment_days: float, 
     experiment_cutoff = now - timedelta(days=experiment_days) if experiment_days else _FAR_PAST
     result = PurgeResult(datapoint_cutoff=format_timestamp(datapoint_cutoff) if datapoint_days else None,
                          experiment_cutoff=format_timestamp(experiment_cutoff) if experiment_days else None)
-    if not datapoint_days and not experiment_days:
+    if not datapoint_days and not experiment_days and not rollup_days:
         return result
     conn = await db.getconn()
     try:
@@ -67,7 +69,12 @@ async def purge(db: momoko.Pool, datapoint_days: float, experiment_days: float, 
             result.skipped = True
             return result
         try:
+            if rollup_days:
+                result.rollups_removed = (await conn.execute(
+                    "DELETE FROM datapoint_rollups WHERE bucket < %s", (now - timedelta(days=rollup_days),))).rowcount
             events = [row[0] for row in (await conn.execute("SELECT id FROM events ORDER BY id")).fetchall()]
+            if not datapoint_days and not experiment_days:
+                events = []
             for event in events:
                 resume = _FAR_PAST
                 while True:
