@@ -1,7 +1,7 @@
 // Live values and charts per event, the running experiment, and how the data is arriving.
-import { computed, onMounted, ref } from "vue";
+import { computed, onMounted, reactive, ref, watch } from "vue";
 import env from "../env.js";
-import { api } from "../api.js";
+import { api, query } from "../api.js";
 import { useNow } from "../clock.js";
 import { formatAge, formatValue } from "../format.js";
 import { useRealtimeDatapoints } from "../realtime.js";
@@ -9,11 +9,15 @@ import { session, signOut } from "../session.js";
 import ConnectionIndicator from "../components/ConnectionIndicator.js";
 import EventChart from "../components/EventChart.js";
 import ExperimentPanel from "../components/ExperimentPanel.js";
+import HistoryChart from "../components/HistoryChart.js";
+import RangePicker, { spanOf } from "../components/RangePicker.js";
 
 const HIDDEN_CHARTS_KEY = "webmacs.hiddenCharts";
+const SERIES_POINTS = 600;  // about one bucket per horizontal pixel of a chart
+const SERIES_EVENTS = 100;  // events per /datapoints/series request
 
 export default {
-  components: { ConnectionIndicator, EventChart, ExperimentPanel },
+  components: { ConnectionIndicator, EventChart, ExperimentPanel, HistoryChart, RangePicker },
   setup() {
     const { state, datapoints } = useRealtimeDatapoints({
       env,
@@ -47,6 +51,55 @@ export default {
     const newest = computed(() => cards.value.reduce(
       (found, card) => (card.latest && (!found || card.latest.time > found.time) ? card.latest : found), null));
 
+    // Looking back: every chart shows one span, read as buckets from /datapoints/series.
+    const range = ref("live");
+    const history = reactive({ span: null, zoomedFrom: null, buckets: {}, error: null, busy: false });
+    let asked = 0;  // which loadHistory is the newest: only its answer is shown
+    async function loadHistory(span) {
+      const mine = ++asked;
+      history.span = span;
+      history.busy = true;
+      history.error = null;
+      try {
+        const ids = events.value.map((event) => event.public_id);
+        const buckets = {};
+        for (let at = 0; at < ids.length; at += SERIES_EVENTS) {
+          const answer = await api("GET", "/datapoints/series" + query({
+            event_public_id: ids.slice(at, at + SERIES_EVENTS), from: new Date(span.from).toISOString(),
+            to: new Date(span.to).toISOString(), points: SERIES_POINTS,
+          }));
+          Object.assign(buckets, answer.series);
+        }
+        if (mine === asked) history.buckets = buckets;
+      } catch (failure) {
+        history.error = `Could not load history: ${failure.message}`;
+      } finally {
+        history.busy = false;
+      }
+    }
+    watch(range, (key) => {
+      history.zoomedFrom = null;
+      const span = spanOf(key);
+      if (span) loadHistory(span);
+    });
+    watch(events, () => {  // events that arrive after the range was chosen get their history too
+      if (range.value !== "live" && history.span) loadHistory({ ...history.span });
+    });
+    function showCustom(span) {
+      range.value = "custom";
+      history.zoomedFrom = null;
+      loadHistory(span);
+    }
+    function zoom(span) {
+      history.zoomedFrom ??= history.span;
+      loadHistory(span);
+    }
+    function resetZoom() {
+      const span = history.zoomedFrom;
+      history.zoomedFrom = null;
+      if (span) loadHistory(span);
+    }
+
     function toggleChart(id) {
       const next = new Set(hidden.value);
       next.has(id) ? next.delete(id) : next.add(id);
@@ -54,7 +107,8 @@ export default {
       localStorage.setItem(HIDDEN_CHARTS_KEY, JSON.stringify([...next]));
     }
 
-    return { state, now, cards, newest, hidden, loadError, toggleChart, formatAge, formatValue };
+    return { state, now, cards, newest, hidden, loadError, toggleChart, formatAge, formatValue,
+             range, history, showCustom, zoom, resetZoom };
   },
   template: `
     <main class="dashboard">
@@ -62,6 +116,12 @@ export default {
         <ExperimentPanel :seen-experiment="newest?.experiment_public_id ?? null" />
         <ConnectionIndicator :state="state" :now="now" />
       </div>
+      <div class="toolbar">
+        <RangePicker v-model="range" @custom="showCustom" />
+        <button v-if="history.zoomedFrom && range !== 'live'" type="button" class="link" @click="resetZoom">Reset zoom</button>
+        <span v-if="history.busy" class="muted small" role="status">loading history…</span>
+      </div>
+      <p v-if="history.error" class="error" role="alert">{{ history.error }}</p>
       <p v-if="loadError" class="error" role="alert">{{ loadError }}</p>
       <p v-if="!cards.length && !loadError" class="muted">
         No events yet. Create one (<code>app.py event add</code> or the API) and start a controller.
@@ -77,10 +137,17 @@ export default {
           <div class="muted small age">{{ card.latest ? formatAge(card.latest.time, now) : "no data yet" }}</div>
         </article>
       </section>
-      <section class="charts">
+      <section class="charts" v-if="range === 'live'">
         <template v-for="card in cards" :key="card.event.public_id">
           <EventChart v-if="!hidden.has(card.event.public_id)" class="panel" :event-id="card.event.public_id"
             :label="card.event.name" :unit="card.event.unit" :points="card.points" />
+        </template>
+      </section>
+      <section class="charts" v-else-if="history.span">
+        <template v-for="card in cards" :key="card.event.public_id">
+          <HistoryChart v-if="!hidden.has(card.event.public_id)" class="panel" :event-id="card.event.public_id"
+            :label="card.event.name" :unit="card.event.unit" :buckets="history.buckets[card.event.public_id] ?? []"
+            :from="history.span.from" :to="history.span.to" @zoom="zoom" />
         </template>
       </section>
     </main>`,

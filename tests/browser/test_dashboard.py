@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,38 @@ async def test_datapoints_page_filters_pages_and_downloads_an_experiments_csv(se
         assert download.suggested_filename == "exp_ramp.csv"
         lines = Path(await download.path()).read_text(encoding="utf-8").splitlines()
         assert lines[0] == "timestamp,event,value,unit" and len(lines) == 1 + 35
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_picking_24_h_shows_a_day_of_history_as_bands_and_dragging_zooms_in(server, chromium):
+    admin = server.token("admin")
+    now = datetime.now(UTC)
+    history = [{"event_public_id": "evt_temp01", "value": 20 + (n % 10),
+                "timestamp": (now - timedelta(minutes=5 * n)).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+               for n in range(1, 280)]  # a reading every 5 minutes for the last 23 hours and more
+    for at in range(0, len(history), 100):
+        assert (await server.api("POST", "/datapoints", {"datapoints": history[at:at + 100]}, token=admin))[0] == 201
+
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"))
+        await page.get_by_role("button", name="24 h").click()
+        temperature = chart(page, "evt_temp01")
+        await expect(temperature).to_have_attribute("data-buckets", re.compile(r"^[1-9][0-9]+$"))
+        day = int(await temperature.get_attribute("data-to")) - int(await temperature.get_attribute("data-from"))
+        assert day == 86_400_000
+        await expect(page.get_by_role("button", name="24 h")).to_have_attribute("aria-pressed", "true")
+        await save_screenshot(page, "dashboard-24h.png")
+
+        box = await temperature.locator(".u-over").bounding_box()
+        assert box is not None
+        await page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        await page.mouse.down()
+        await page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2, steps=5)
+        await page.mouse.up()
+        await expect(page.get_by_role("button", name="Reset zoom")).to_be_visible()
+        zoomed = int(await temperature.get_attribute("data-to")) - int(await temperature.get_attribute("data-from"))
+        assert 0 < zoomed < day / 3  # a quarter of the day, fetched again for that span
+
+        await page.get_by_role("button", name="Reset zoom").click()
+        await expect(temperature).to_have_attribute("data-from", str(int(await temperature.get_attribute("data-to"))
+                                                                     - day))
