@@ -26,10 +26,12 @@ from harness import (  # noqa: E402
     start_server,
     stop_server,
 )
+from history import HISTORY_EVENTS, history  # noqa: E402
 from scenarios import RELAY_ENV, SCENARIOS, Options  # noqa: E402
 from stats import describe_latency, verdict  # noqa: E402
 
 EVENT_PREFIX = "bench_evt_"
+LONG_SCENARIOS = {"history": history}  # run only when named: not part of `all`
 RELAY_ENV_TEXT = " ".join(f"{key}={value}" for key, value in RELAY_ENV.items())
 
 
@@ -38,13 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse_args(argv)
     if args.url and not args.server_pid:
         cli.error("--url needs --server-pid (CPU and RSS are read from that process)")
+    if args.fill < 1:
+        cli.error("--fill must be at least 1")
     raise_fd_limit()
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    events = args.events or (HISTORY_EVENTS if args.scenario == "history" else 4)
     options = Options(seconds=args.seconds, warmup=args.warmup, client_procs=args.client_procs,
                       subscriber_procs=args.subscriber_procs, controllers=args.controllers, window=args.window,
                       baseline_seconds=args.baseline_seconds, cutoff_timeout=args.cutoff_timeout,
                       laggards=args.laggards, laggard_rcvbuf=args.laggard_rcvbuf,
-                      events=[f"{EVENT_PREFIX}{n}" for n in range(args.events)], log_dir=args.out)
+                      events=[f"{EVENT_PREFIX}{n}" for n in range(events)], log_dir=args.out,
+                      fill=args.fill, repeats=args.repeats, read_budget=args.read_budget)
     server_env = dict(pair.split("=", 1) for pair in args.server_env)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -69,7 +75,7 @@ def run_scenario(name: str, options: Options, args: argparse.Namespace, server_e
         server.create_events(options.events)
         options.token = args.token or server.controller_token()
         started = time.time()
-        result = SCENARIOS[name](server, options)
+        result = {**SCENARIOS, **LONG_SCENARIOS}[name](server, options)
         result["wall_seconds"] = round(time.time() - started, 1)
         result["setup"] = describe_setup(server, options, args)
         return result
@@ -110,6 +116,9 @@ def print_summary(name: str, result: dict[str, Any]) -> None:
         print_laggards(result)
     elif name.startswith("relay"):
         print_relay(result)
+    elif name == "history":
+        print_history(result)
+        return  # its table shows the targets
     for item in result["targets"]:
         print(f"  target: {item['target']}: {verdict(item['met'])} (measured {item['measured']})")
 
@@ -198,6 +207,52 @@ def print_relay(result: dict[str, Any]) -> None:
     row("server RSS", f"{one['server_rss_mb']} MB", f"B {relayed['server_rss_mb']} MB")
 
 
+def print_history(result: dict[str, Any]) -> None:
+    filled, storage, ingest = result["fill"], result["disk"], result["ingest"]
+    print(f"  fill: {filled['readings_stored']:,} of {result['readings_requested']:,} readings stored, "
+          f"{result['events']} events over {result['span_days']:g} days, in {filled['seconds']:,} s: "
+          f"{filled['per_s']:,}/s ({filled['controllers']} controllers x window {filled['window_per_controller']} x "
+          f"{filled['batch']}/message); not stored {filled['not_stored']}, errors {filled['errors'] or 'none'}; "
+          f"ack {describe_latency(filled['ack_latency'])}")
+    print(f"  reads: the first call, then up to {result['repeats']} more (at most {result['read_budget_seconds']:g} s "
+          "each read); verdicts on their p50")
+
+    def row(name: str, first: str, p50: str, peak: str, count: str, goal: str, met: bool | None) -> None:
+        print(f"  {name:<40} {first:>11} {p50:>11} {peak:>11} {count:>6}  {goal:<10} {verdict(met)}".rstrip())
+
+    def ms(value: float | None) -> str:
+        return "" if value is None else f"{value:,.1f} ms"
+
+    print(f"  {'figure':<40} {'first':>11} {'p50':>11} {'max':>11} {'calls':>6}  {'target':<10} verdict")
+    for figure in result["reads"]:
+        goal = figure["target_ms"]
+        met = None if goal is None or figure["p50_ms"] is None else figure["p50_ms"] <= goal
+        row(figure["name"], ms(figure["first_ms"]), ms(figure["p50_ms"]), ms(figure["max_ms"]),
+            str(figure["repeats"]), "" if goal is None else f"<= {goal:g} ms", met)
+    full, empty = ingest["filled"]["persisted_per_s_from_acks"], ingest["empty"]["persisted_per_s_from_acks"]
+    ratio = ingest["ratio"]
+    print(f"  batch ingest ({ingest['controllers']} controllers x window {ingest['window_per_controller']} x "
+          f"{ingest['batch']}): filled {full:,}/s (ack p99 {ingest['filled']['ack_latency']['p99_ms']} ms), "
+          f"empty {empty:,}/s (ack p99 {ingest['empty']['ack_latency']['p99_ms']} ms): "
+          f"{'n/a' if ratio is None else f'{100 * ratio:.0f}%'} (target >= 90%): "
+          f"{verdict(None if ratio is None else ratio >= 0.9)}")
+    if "error" in storage:
+        print(f"  disk: not measured: {storage['error']}")
+    else:
+        per_reading = storage["bytes_per_reading"]
+        print(f"  disk: {per_reading} bytes per stored reading ({storage['table_bytes_per_reading']} table, "
+              f"{storage['indexes_bytes_per_reading']} indexes) over {storage['rows']:,} rows (target <= 128): "
+              f"{verdict(None if per_reading is None else per_reading <= 128)}")
+        print(f"    indexes, bytes per reading: {storage['index_bytes_per_reading']}")
+        if storage["pgdata_bytes"] is not None:
+            print(f"    data directory (WAL included) {storage['pgdata_bytes'] / 2**20:,.0f} MB, "
+                  f"database {storage['database_bytes'] / 2**20:,.0f} MB")
+        largest = ", ".join(f"{name} {size / 2**20:,.1f}" for name, size in storage["largest_relations_bytes"].items())
+        print(f"    largest relations (MB, with indexes): {largest}")
+    unmet = [item["target"] for item in result["targets"] if item["met"] is False]
+    print(f"  targets not met: {len(unmet)} of {len(result['targets'])}" + (f": {'; '.join(unmet)}" if unmet else ""))
+
+
 def machine(run: dict[str, Any]) -> str:
     return (f"{run['machine_busy_pct_of_all_cores']}% busy, steal {run['machine_steal_pct']}%, "
             f"others {run['other_processes_cpu_pct']}%")
@@ -236,7 +291,8 @@ def print_cpu(result: dict[str, Any]) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
-    p.add_argument("--scenario", default="all", choices=[*SCENARIOS, "all"])
+    p.add_argument("--scenario", default="all", choices=[*SCENARIOS, *LONG_SCENARIOS, "all"],
+                   help="one scenario, or `all` (every one but history)")
     p.add_argument("--seconds", type=float, default=15.0, help="measured window per run (default 15)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring (default 2)")
     p.add_argument("--url", help="drive an already running server, e.g. http://127.0.0.1:8000")
@@ -249,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
                    help="extra environment for the started server, e.g. SUBSCRIBER_BUFFER_LIMIT=65536")
     p.add_argument("--controllers", type=int, help="controllers in batch/single (default 4 / 8)")
     p.add_argument("--window", type=int, help="unacked messages per controller in batch/single (default 4 / 64)")
-    p.add_argument("--events", type=int, default=4, help="bench events to spread readings over (default 4)")
+    p.add_argument("--events", type=int, help="bench events to spread readings over (default 4; history: 50)")
     p.add_argument("--client-procs", type=int, default=2, help="controller processes in batch/single (default 2)")
     p.add_argument("--subscriber-procs", type=int, default=2, help="subscriber processes (default 2)")
     p.add_argument("--baseline-seconds", type=float, default=5.0, help="controller-only run before fan-out (default 5)")
@@ -257,6 +313,11 @@ def parser() -> argparse.ArgumentParser:
                    help="laggards: how long to keep the load on waiting for the cut-off (default 120)")
     p.add_argument("--laggards", type=int, default=5, help="subscribers that never read (default 5)")
     p.add_argument("--laggard-rcvbuf", type=int, default=4096, help="their SO_RCVBUF in bytes (default 4096)")
+    p.add_argument("--fill", type=int, default=50_000_000,
+                   help="history: readings stored before measuring (default 50,000,000; a quick run: 1000000)")
+    p.add_argument("--repeats", type=int, default=20, help="history: calls of each read after the first (default 20)")
+    p.add_argument("--read-budget", type=float, default=60.0,
+                   help="history: seconds after which a read stops repeating (default 60; at least 1 repeat)")
     p.add_argument("--out", type=Path, default=OUT, help="where JSON results and server logs go (default bench/out)")
     return p
 

@@ -35,6 +35,9 @@ class Options:
     events: list[str] = field(default_factory=list)
     token: str = ""
     log_dir: Path = OUT  # where servers started by a scenario (relay) write their logs
+    fill: int = 50_000_000  # history: readings stored before the reads are measured
+    repeats: int = 20  # history: measured calls of each read after the first (cold) one
+    read_budget: float = 60.0  # history: seconds after which a read stops repeating (slow reads on old code)
 
 
 def target_of(server: Server, options: Options) -> Target:

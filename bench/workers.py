@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import time
@@ -12,7 +13,7 @@ from array import array
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from wsclient import TimestampedReader, WebSocketClient, connect
 
@@ -77,10 +78,15 @@ class Subscriber(TimestampedReader):
                 self.last_sent_at = sent_at
 
 
+class Source(Protocol):
+    def message(self, seq: int, now: float) -> tuple[str, int] | None:
+        """(message text, readings in it) for a message sent at `now`; None when there is nothing more to send."""
+
+
 class Controller(WebSocketClient):
     """Sends readings with seq; in windowed mode each ack releases the next message."""
 
-    def __init__(self, target: Target, source: ReadingSource, phases: Phases, windowed: bool) -> None:
+    def __init__(self, target: Target, source: Source, phases: Phases, windowed: bool) -> None:
         super().__init__(target.host, target.port, f"{TELEMETRY_PATH}?token={target.token}")
         self.source = source
         self.phases = phases  # counts: readings acked as stored; latencies: send -> ack
@@ -91,11 +97,21 @@ class Controller(WebSocketClient):
         self.sent = 0
         self.not_stored = 0
         self.errors: list[str] = []
+        self.exhausted = False  # the source has nothing more to send (a fill's readings are all sent)
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more to send and nothing waiting for an ack (or the connection is gone)."""
+        return self.close_code is not None or (self.exhausted and not self.in_flight)
 
     def send_next(self) -> None:
-        seq, self.next_seq = self.next_seq, self.next_seq + 1
         now = time.time()
-        text, count = self.source.message(seq, now)
+        message = self.source.message(self.next_seq, now)
+        if message is None:
+            self.exhausted = True
+            return
+        text, count = message
+        seq, self.next_seq = self.next_seq, self.next_seq + 1
         self.in_flight[seq] = (now, count)
         self.send_text(text)
         self.sent += count
@@ -104,7 +120,9 @@ class Controller(WebSocketClient):
         if payload.startswith(ACK_PREFIX):
             seq = int(payload[len(ACK_PREFIX):payload.index(b",", len(ACK_PREFIX))])
             sent_at, count = self.in_flight.pop(seq, (received_at, 0))
-            stored = payload.count(b'"dp_')  # public ids of stored datapoints; null for the others
+            # public_ids lines up with the batch, null where an item was not stored. A JSON null is the
+            # only `null` followed by a comma or the bracket (inside an id, a quote would follow).
+            stored = max(0, count - payload.count(b"null,") - payload.count(b"null]"))
             self.phases.counts[-1] += stored
             self.phases.latencies[-1].append(received_at - sent_at)
             self.not_stored += count - stored
@@ -155,6 +173,45 @@ class ReadingSource:
         items = ",".join(f'{{"event_public_id":"{self._event()}","value":{now!r},"timestamp":"{stamp}"}}'
                          for _ in range(self.batch))
         return f'{{"seq":{seq},"datapoints":[{items}]}}', self.batch
+
+
+class HistorySource:
+    """Readings for a fill of `total` readings: reading i (0 to total - 1) goes to event i % len(events)
+    and is stamped (total - 1 - i) * span / total seconds before the moment its message is sent, so the
+    readings spread evenly over `span` seconds, the newest at about the end of the fill, and every event
+    gets every len(events)-th of them. Message k holds readings k * batch onwards; this source hands out
+    messages first, first + stride, first + 2 * stride, ...: one source per worker process, `stride`
+    processes, and the processes' messages interleave in time order."""
+
+    def __init__(self, events: list[str], batch: int, total: int, span: float, first: int, stride: int) -> None:
+        self.events, self.batch, self.total = events, batch, total
+        self.spacing = span / total
+        self.next_message, self.stride = first, stride
+        self._second = -1
+        self._second_text = ""
+
+    def _stamp(self, moment: float) -> str:
+        millis = int(moment * 1000)
+        second = millis // 1000
+        if second != self._second:
+            self._second, self._second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{millis % 1000:03d}Z"
+
+    def message(self, seq: int, now: float) -> tuple[str, int] | None:
+        start = self.next_message * self.batch
+        if start >= self.total:
+            return None
+        self.next_message += self.stride
+        end = min(self.total, start + self.batch)
+        events, count, spacing, total = self.events, len(self.events), self.spacing, self.total
+        items = []
+        for index in range(start, end):
+            moment = now - (total - 1 - index) * spacing
+            # A daily wave per event, so charts of the filled history show something.
+            value = round(20.0 + 10.0 * math.sin(moment / 13751.0 + index % count), 3)
+            items.append(f'{{"event_public_id":"{events[index % count]}","value":{value!r},'
+                         f'"timestamp":"{self._stamp(moment)}"}}')
+        return f'{{"seq":{seq},"datapoints":[{",".join(items)}]}}', end - start
 
 
 async def _open_all(openers: list[Callable[[], Awaitable[Any]]]) -> tuple[list, list[str]]:
@@ -231,10 +288,10 @@ class ControllerWorker(WorkerLoop):
     """`rate` None: windowed, as fast as acks allow. `rate` R: paced, R messages per second per controller."""
 
     def __init__(self, pipe: Any, target: Target, count: int, events: list[str], batch: int, window: int,
-                 rate: float | None) -> None:
+                 rate: float | None, source: Source | None = None) -> None:
         super().__init__(pipe)
         self.target, self.count, self.window, self.rate = target, count, window, rate
-        self.source = ReadingSource(events, batch)
+        self.source: Source = source or ReadingSource(events, batch)
         self.phases = Phases()
         self.clients: list[Controller] = []
         self.pacer: asyncio.Task | None = None
@@ -273,6 +330,12 @@ class ControllerWorker(WorkerLoop):
     async def do_phase(self) -> dict[str, Any]:
         self.phases.next()
         return {"phase": len(self.phases.counts) - 1}
+
+    async def do_progress(self) -> dict[str, Any]:
+        """Readings acked as stored so far, and whether every controller is done (see Controller.finished)."""
+        return {"acked": sum(self.phases.counts), "sent": sum(client.sent for client in self.clients),
+                "finished": all(client.finished for client in self.clients),
+                "closed": sum(client.close_code is not None for client in self.clients)}
 
     async def do_stop(self, drain_seconds: float = 10.0) -> dict[str, Any]:
         """Stop sending, wait for the acks still due, then report."""
@@ -363,6 +426,16 @@ def start_controllers(target: Target, count: int, processes: int, events: list[s
                       rate: float | None) -> WorkerGroup:
     return WorkerGroup(ControllerWorker, [(target, share, events, batch, window, rate)
                                           for share in split(count, processes)])
+
+
+def start_fill(target: Target, count: int, processes: int, events: list[str], batch: int, window: int,
+               total: int, span: float) -> WorkerGroup:
+    """Windowed controllers that send `total` readings spread over the `span` seconds before now (see
+    HistorySource), then stop; each process deals out its own share of the messages."""
+    shares = split(count, processes)
+    return WorkerGroup(ControllerWorker, [
+        (target, share, events, batch, window, None, HistorySource(events, batch, total, span, index, len(shares)))
+        for index, share in enumerate(shares)])
 
 
 def latencies_of(report: dict[str, Any], phase: int, kind: str = "latencies") -> array:
