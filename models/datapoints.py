@@ -34,15 +34,22 @@ WITH running AS (
     JOIN events e ON e.public_id = r.event_public_id
     ORDER BY r.position
     RETURNING id, public_id, event_id, value, recorded_at
+), minutes AS (
+    -- The series' rollups, in the same transaction: the minutes from the rows, the hours from the
+    -- minutes (one sort of the batch, not two).
+    SELECT event_id, date_bin('60 seconds', recorded_at, 'epoch') AS bucket, count(*) AS count,
+           sum(value) AS total, min(value) AS low, max(value) AS high, max(recorded_at) AS last_at,
+           (array_agg(id ORDER BY recorded_at DESC, id DESC))[1] AS last_id,
+           (array_agg(value ORDER BY recorded_at DESC, id DESC))[1] AS last_value
+    FROM inserted GROUP BY 1, 2
 ), rolled_up AS (
-    -- The series' rollups, in the same transaction: one row per event, resolution and bucket touched.
     INSERT INTO datapoint_rollups AS kept
-    SELECT i.event_id, r.resolution, date_bin(r.resolution * interval '1 second', i.recorded_at, 'epoch'),
-           count(*), sum(i.value), min(i.value), max(i.value), max(i.recorded_at),
-           (array_agg(i.id ORDER BY i.recorded_at DESC, i.id DESC))[1],
-           (array_agg(i.value ORDER BY i.recorded_at DESC, i.id DESC))[1]
-    FROM inserted i CROSS JOIN (VALUES (60), (3600)) AS r(resolution)
-    GROUP BY 1, 2, 3
+    SELECT event_id, 60, bucket, count, total, low, high, last_at, last_id, last_value FROM minutes
+    UNION ALL
+    SELECT event_id, 3600, date_bin('3600 seconds', bucket, 'epoch'), sum(count), sum(total), min(low), max(high),
+           max(last_at), (array_agg(last_id ORDER BY last_at DESC, last_id DESC))[1],
+           (array_agg(last_value ORDER BY last_at DESC, last_id DESC))[1]
+    FROM minutes GROUP BY event_id, date_bin('3600 seconds', bucket, 'epoch')
     ON CONFLICT (event_id, resolution, bucket) DO UPDATE SET
         count = kept.count + EXCLUDED.count, total = kept.total + EXCLUDED.total,
         low = least(kept.low, EXCLUDED.low), high = greatest(kept.high, EXCLUDED.high),
