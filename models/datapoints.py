@@ -38,7 +38,7 @@ WITH running AS (
     -- The series' rollups, in the same transaction: the minutes from the rows, the hours from the
     -- minutes (one sort of the batch, not two).
     SELECT event_id, date_bin('60 seconds', recorded_at, 'epoch') AS bucket, count(*) AS count,
-           sum(value) AS total, min(value) AS low, max(value) AS high, max(recorded_at) AS last_at,
+           sum(value::numeric) AS total, min(value) AS low, max(value) AS high, max(recorded_at) AS last_at,
            (array_agg(id ORDER BY recorded_at DESC, id DESC))[1] AS last_id,
            (array_agg(value ORDER BY recorded_at DESC, id DESC))[1] AS last_value
     FROM inserted GROUP BY 1, 2

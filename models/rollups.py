@@ -87,7 +87,7 @@ async def series(db: momoko.Pool, events: dict[str, int], since: datetime, until
                      " AND bucket >= %s AND bucket < %s")
         params += [ids, resolution, start, end]
     for start, end in edges:
-        parts.append("SELECT event_id, recorded_at, 1, value, value, value, recorded_at, id, value"
+        parts.append("SELECT event_id, recorded_at, 1, value::numeric, value, value, recorded_at, id, value"
                      " FROM datapoints WHERE event_id = ANY(%s) AND recorded_at >= %s AND recorded_at < %s")
         params += [ids, start, end]
     cursor = await db.execute(
@@ -98,8 +98,9 @@ async def series(db: momoko.Pool, events: dict[str, int], since: datetime, until
     names = {event_id: name for name, event_id in events.items()}
     found: dict[str, list[dict[str, Any]]] = {name: [] for name in events}
     for event_id, bucket, count, total, low, high, last in cursor.fetchall():
+        # The sum is exact (numeric); the mean of doubles is a double again.
         found[names[event_id]].append({"t": format_timestamp(bucket), "min": low, "max": high,
-                                       "avg": total / count, "last": last, "count": int(count)})
+                                       "avg": float(total / count), "last": last, "count": int(count)})
     return {"from": format_timestamp(since), "to": format_timestamp(until), "bucket_seconds": width,
             "resolution_seconds": max((resolution for resolution, _, _ in rollups), default=None),
             "series": found}

@@ -8,7 +8,7 @@ CREATE TABLE datapoint_rollups (
     resolution  integer NOT NULL CHECK (resolution IN (60, 3600)),  -- seconds
     bucket      timestamptz NOT NULL,  -- the start, a multiple of resolution since 1970
     count       bigint NOT NULL,
-    total       double precision NOT NULL,
+    total       numeric NOT NULL,  -- exact: a sum of doubles can overflow a double (two of 1e308)
     low         double precision NOT NULL,
     high        double precision NOT NULL,
     last_at     timestamptz NOT NULL,
@@ -23,7 +23,7 @@ CREATE FUNCTION webmacs_rollup_recompute(p_event bigint, p_resolution integer, p
 RETURNS void LANGUAGE sql AS $$
     DELETE FROM datapoint_rollups WHERE event_id = p_event AND resolution = p_resolution AND bucket = p_bucket;
     INSERT INTO datapoint_rollups
-    SELECT p_event, p_resolution, p_bucket, count(*), sum(value), min(value), max(value),
+    SELECT p_event, p_resolution, p_bucket, count(*), sum(value::numeric), min(value), max(value),
            max(recorded_at), (array_agg(id ORDER BY recorded_at DESC, id DESC))[1],
            (array_agg(value ORDER BY recorded_at DESC, id DESC))[1]
     FROM datapoints
@@ -34,7 +34,7 @@ $$;
 
 INSERT INTO datapoint_rollups
 SELECT d.event_id, r.resolution, date_bin(r.resolution * interval '1 second', d.recorded_at, 'epoch'),
-       count(*), sum(d.value), min(d.value), max(d.value), max(d.recorded_at),
+       count(*), sum(d.value::numeric), min(d.value), max(d.value), max(d.recorded_at),
        (array_agg(d.id ORDER BY d.recorded_at DESC, d.id DESC))[1],
        (array_agg(d.value ORDER BY d.recorded_at DESC, d.id DESC))[1]
 FROM datapoints d CROSS JOIN (VALUES (60), (3600)) AS r(resolution)

@@ -137,3 +137,16 @@ async def test_rollups_outlive_the_raw_readings_until_their_own_retention(server
     assert run_app("purge", env={**env, "ROLLUP_RETENTION_DAYS": "7"}).returncode == 0
     after = await series(server, admin, old, old + timedelta(hours=6), 3)
     assert after["series"] == {"evt_temp01": [], "evt_press01": []}
+
+
+@pytest.mark.gen_test
+async def test_readings_near_the_largest_double_are_stored_and_averaged_without_overflow(server):
+    admin = server.token(role="admin", subject="admin@lab.example")
+    moment = (NOW - timedelta(minutes=10)).replace(second=0)
+    huge = [{"event_public_id": "evt_temp01", "value": 1.7e308,
+             "timestamp": format_timestamp(moment + timedelta(seconds=s))} for s in (1, 2)]
+    await post(server, admin, huge[:1])
+    await post(server, admin, huge[1:])  # into the same minute's rollup, whose sum would overflow a double
+    answer = await series(server, admin, moment, moment + timedelta(minutes=2), 2)
+    [bucket] = answer["series"]["evt_temp01"]
+    assert (bucket["count"], bucket["avg"], bucket["max"]) == (2, 1.7e308, 1.7e308)
