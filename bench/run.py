@@ -26,7 +26,7 @@ from harness import (  # noqa: E402
     start_server,
     stop_server,
 )
-from history import HISTORY_EVENTS, history  # noqa: E402
+from history import HISTORY_EVENTS, PURGE_ACK_P99_FACTOR, history  # noqa: E402
 from scenarios import RELAY_ENV, SCENARIOS, Options  # noqa: E402
 from stats import describe_latency, verdict  # noqa: E402
 
@@ -247,10 +247,41 @@ def print_history(result: dict[str, Any]) -> None:
         if storage["pgdata_bytes"] is not None:
             print(f"    data directory (WAL included) {storage['pgdata_bytes'] / 2**20:,.0f} MB, "
                   f"database {storage['database_bytes'] / 2**20:,.0f} MB")
+        rollups = storage.get("rollups")
+        if rollups is not None:
+            print(f"  rollups (datapoint_rollups, table + indexes, not in the target): {rollups['bytes_per_reading']} "
+                  f"bytes per stored reading ({rollups['total_bytes'] / 2**20:,.1f} MB, {rollups['rows']:,} rows); "
+                  f"datapoints + rollups: {rollups['datapoints_and_rollups_bytes_per_reading']} bytes per reading")
         largest = ", ".join(f"{name} {size / 2**20:,.1f}" for name, size in storage["largest_relations_bytes"].items())
         print(f"    largest relations (MB, with indexes): {largest}")
+    print_purge(result.get("purge"))
     unmet = [item["target"] for item in result["targets"] if item["met"] is False]
     print(f"  targets not met: {len(unmet)} of {len(result['targets'])}" + (f": {'; '.join(unmet)}" if unmet else ""))
+
+
+def print_purge(purge: dict[str, Any] | None) -> None:
+    if purge is None:
+        return
+    if "skipped" in purge:
+        print(f"  ingest during a retention purge: skipped: {purge['skipped']}")
+        return
+    plain, during, whole = purge["without_purge"], purge["during_purge"], purge["whole_window"]
+
+    def run(part: dict[str, Any]) -> str:
+        latency = part["ack_latency"]
+        return (f"{part['persisted_per_s_from_acks']:,}/s, ack p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms "
+                f"({part['seconds']} s)")
+
+    ratio = purge["ack_p99_ratio"]
+    print(f"  ingest during a retention purge (app.py purge, DATAPOINT_RETENTION_DAYS={purge['retention_days']}, "
+          f"started {purge['purge_started_after_s']:g} s into the window): the purge took {purge['purge_seconds']} s "
+          f"({purge['purge_process_cpu_s']} s CPU of its own) and printed {json.dumps(purge['purge_output'])}")
+    print(f"    without a purge (the run before): {run(plain)}")
+    print(f"    during the purge:                 {run(during)}")
+    print(f"    whole window with the purge:      {run(whole)}")
+    print(f"    oldest reading {purge['oldest_reading_before']} before, {purge['oldest_reading_after']} after")
+    print(f"    ack p99 during / without: {'n/a' if ratio is None else f'{ratio:.2f}'} "
+          f"(target <= {PURGE_ACK_P99_FACTOR:g}): {verdict(None if ratio is None else ratio <= PURGE_ACK_P99_FACTOR)}")
 
 
 def machine(run: dict[str, Any]) -> str:
