@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,23 +15,29 @@ from models.database import stream_rows
 from models.readings import Reading
 from models.timestamps import utc_text
 
-PUBLIC_ID_BYTES = 12  # 96 random bits, 16 URL-safe characters
+PUBLIC_ID_PREFIX = "dp_"  # then the row id in decimal (0005_derived_public_ids.sql says why)
+PUBLIC_ID_SQL = "'dp_' || d.id"
 
 # One statement per batch. Readings whose event does not exist are left out by the join and so
 # come back missing from the result: that is how unknown events are found, without a race
-# against an event being deleted in between. The running experiment is looked up in the same
-# statement, so a datapoint is tagged with the experiment that was running when it committed.
+# against an event being deleted in between. Ids are drawn first, so that each row is known by its
+# position in the batch. The running experiment is looked up in the same statement, so a datapoint
+# is tagged with the experiment that was running when it committed.
 _INSERT = """
 WITH running AS (
     SELECT id, public_id FROM experiments WHERE stopped_at IS NULL
+), numbered AS MATERIALIZED (
+    -- Ids drawn in the batch's order, so that they follow it (as the cursor does).
+    SELECT nextval(pg_get_serial_sequence('datapoints', 'id')) AS id, known.*
+    FROM (SELECT e.id AS event_id, r.value, r.recorded_at, r.position
+          FROM unnest(%s::text[], %s::float8[], %s::timestamptz[])
+               WITH ORDINALITY AS r(event_public_id, value, recorded_at, position)
+          JOIN events e ON e.public_id = r.event_public_id
+          ORDER BY r.position) AS known
 ), inserted AS (
-    INSERT INTO datapoints (public_id, event_id, experiment_id, value, recorded_at)
-    SELECT r.public_id, e.id, (SELECT id FROM running), r.value, r.recorded_at
-    FROM unnest(%s::text[], %s::text[], %s::float8[], %s::timestamptz[])
-         WITH ORDINALITY AS r(public_id, event_public_id, value, recorded_at, position)
-    JOIN events e ON e.public_id = r.event_public_id
-    ORDER BY r.position
-    RETURNING id, public_id, event_id, value, recorded_at
+    INSERT INTO datapoints (id, event_id, experiment_id, value, recorded_at) OVERRIDING SYSTEM VALUE
+    SELECT n.id, n.event_id, (SELECT id FROM running), n.value, n.recorded_at FROM numbered n ORDER BY n.id
+    RETURNING id, event_id, value, recorded_at
 ), minutes AS (
     -- The series' rollups, in the same transaction: the minutes from the rows, the hours from the
     -- minutes (one sort of the batch, not two).
@@ -60,25 +64,32 @@ WITH running AS (
         last_id = CASE WHEN (EXCLUDED.last_at, EXCLUDED.last_id) > (kept.last_at, kept.last_id)
                        THEN EXCLUDED.last_id ELSE kept.last_id END
 )
-SELECT public_id, (SELECT public_id FROM running), id,
+SELECT position, (SELECT public_id FROM running), id,
        pg_current_xact_id()::text, pg_snapshot_xmin(pg_current_snapshot())::text
-FROM inserted ORDER BY id
+FROM numbered
 """
 
 
-def new_public_ids(count: int) -> list[str]:
-    """`dp_` + random URL-safe text, with one call for randomness per batch."""
-    text = base64.urlsafe_b64encode(os.urandom(PUBLIC_ID_BYTES * count)).decode("ascii")
-    width = PUBLIC_ID_BYTES * 4 // 3
-    return ["dp_" + text[i:i + width] for i in range(0, len(text), width)]
+def public_id_of(row_id: int) -> str:
+    return f"{PUBLIC_ID_PREFIX}{row_id}"
+
+
+def row_id_of(public_id: str) -> int | None:
+    """The row a public id names; None if it cannot name one (such as an id from before 0005)."""
+    digits = public_id.removeprefix(PUBLIC_ID_PREFIX)
+    # ASCII digits only: isdecimal() alone takes "١٢" too, which int() reads as 12.
+    if public_id.startswith(PUBLIC_ID_PREFIX) and digits.isascii() and digits.isdecimal() and len(digits) <= 19:
+        row_id = int(digits)
+        return row_id if row_id < 2**63 else None  # a bigint
+    return None
 
 
 def _array(elements: Iterable[str]) -> str:
     """A PostgreSQL array literal. psycopg2 adapts one such string far faster than a list: about
     2 ms instead of 14 for 5,000 rows, time the IOLoop would otherwise spend on every batch.
 
-    Elements go in unquoted, so none may hold a comma, brace, quote, backslash or space: ids we
-    generate are URL-safe base64, timestamps and floats are ours, and event ids have passed
+    Elements go in unquoted, so none may hold a comma, brace, quote, backslash or space: timestamps
+    and floats are ours, and event ids have passed
     public_ids.PUBLIC_ID, which allows only letters, digits and _ . : -. Unquoted, though, NULL in
     any letter case is no string but a null: event ids, which may be that word, come quoted.
     """
@@ -88,27 +99,23 @@ def _array(elements: Iterable[str]) -> str:
 async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading]) -> list[dict[str, Any] | None]:
     """Store readings in one INSERT; returns, for each reading in order, the datapoint in the
     stream's shape, or None where its event does not exist and nothing was stored."""
-    public_ids = new_public_ids(len(readings))
     cursor = await db.execute(_INSERT, (
-        _array(public_ids),
         _array(f'"{r.event_public_id}"' for r in readings),
         _array(repr(r.value) for r in readings),
         _array(r.timestamp for r in readings),
     ))
-    rows = {public_id: (experiment, stream_cursor(int(txid), row_id, int(oldest_running)))
-            for public_id, experiment, row_id, txid, oldest_running in cursor.fetchall()}
-    return [
-        {
-            "public_id": public_id,
+    stored: list[dict[str, Any] | None] = [None] * len(readings)
+    for position, experiment, row_id, txid, oldest_running in cursor.fetchall():
+        reading = readings[position - 1]
+        stored[position - 1] = {
+            "public_id": public_id_of(row_id),
             "value": reading.value,
             "timestamp": reading.timestamp,
             "event_public_id": reading.event_public_id,
-            "experiment_public_id": rows[public_id][0],
-            "cursor": rows[public_id][1],
+            "experiment_public_id": experiment,
+            "cursor": stream_cursor(int(txid), row_id, int(oldest_running)),
         }
-        if public_id in rows else None
-        for public_id, reading in zip(public_ids, readings, strict=True)
-    ]
+    return stored
 
 
 def stream_cursor(txid: int, row_id: int, oldest_running: int) -> str:
@@ -162,7 +169,7 @@ class Filters:
         return "".join(" AND " + clause for clause in clauses), params
 
 
-_SHAPE = f"""d.public_id, d.value, {utc_text("d.recorded_at")} AS timestamp,
+_SHAPE = f"""{PUBLIC_ID_SQL} AS public_id, d.value, {utc_text("d.recorded_at")} AS timestamp,
     e.public_id AS event_public_id, x.public_id AS experiment_public_id,
     d.txid::text || '-' || d.id AS cursor"""
 _FROM = """datapoints d JOIN events e ON e.id = d.event_id
@@ -297,15 +304,21 @@ def export_rows(db: momoko.Pool, filters: Filters, chunk_rows: int) -> AsyncIter
 
 
 async def get_datapoint(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:
-    cursor = await db.execute(f"SELECT {_SHAPE} FROM {_FROM} WHERE d.public_id = %s", (public_id,),
+    row_id = row_id_of(public_id)
+    if row_id is None:
+        return None
+    cursor = await db.execute(f"SELECT {_SHAPE} FROM {_FROM} WHERE d.id = %s", (row_id,),
                               cursor_factory=RealDictCursor)
     row = cursor.fetchone()
     return dict(row) if row else None
 
 
 async def delete_datapoint(db: momoko.Pool, public_id: str) -> bool:
-    cursor = await db.execute(f"WITH gone AS (DELETE FROM datapoints WHERE public_id = %s"
-                              f" RETURNING event_id, recorded_at) {rollups.BUCKETS_OF}", (public_id,))
+    row_id = row_id_of(public_id)
+    if row_id is None:
+        return False
+    cursor = await db.execute(f"WITH gone AS (DELETE FROM datapoints WHERE id = %s"
+                              f" RETURNING event_id, recorded_at) {rollups.BUCKETS_OF}", (row_id,))
     touched = cursor.fetchall()
     await rollups.recompute(db, touched)  # after the delete, which it must see
     return bool(touched)

@@ -141,7 +141,7 @@ class Server:
         """Every stored datapoint in the spec's shape (without the cursor), in insert order."""
         with self.sql.cursor() as cur:
             cur.execute(
-                f"SELECT d.public_id, d.value, {utc_text('d.recorded_at')}, e.public_id, x.public_id"
+                f"SELECT 'dp_' || d.id, d.value, {utc_text('d.recorded_at')}, e.public_id, x.public_id"
                 " FROM datapoints d JOIN events e ON e.id = d.event_id"
                 " LEFT JOIN experiments x ON x.id = d.experiment_id ORDER BY d.id"
             )

@@ -56,8 +56,9 @@ async def test_a_datapoint_committed_late_by_an_older_transaction_is_not_skipped
     slow = psycopg2.connect(server.sql.dsn)  # another writer, holding its transaction open
     try:
         with slow.cursor() as cur:
-            cur.execute("INSERT INTO datapoints (public_id, event_id, value, recorded_at)"
-                        " SELECT 'dp_late', id, 99, now() FROM events WHERE public_id = 'evt_temp01'")
+            cur.execute("INSERT INTO datapoints (event_id, value, recorded_at)"
+                        " SELECT id, 99, now() FROM events WHERE public_id = 'evt_temp01' RETURNING 'dp_' || id")
+            [(late,)] = cur.fetchall()
         fast = await ingest(server, [reading(1)])  # commits first, with the larger id
         streamed_cursor = (await stream.receive())["cursor"]
 
@@ -68,10 +69,10 @@ async def test_a_datapoint_committed_late_by_an_older_transaction_is_not_skipped
     finally:
         slow.close()
     seen, cursor = await poll_all(server, viewer, cursor)
-    assert [d["public_id"] for d in seen] == ["dp_late", *fast]
+    assert [d["public_id"] for d in seen] == [late, *fast]
     # A stream client switching to polling from the cursor it was given misses nothing either.
     switched, _ = await poll_all(server, viewer, streamed_cursor)
-    assert {"dp_late", *fast} <= {d["public_id"] for d in switched}
+    assert {late, *fast} <= {d["public_id"] for d in switched}
     assert (await poll_all(server, viewer, cursor))[0] == []
 
 
@@ -126,8 +127,8 @@ async def test_keyset_paging_visits_every_row_once_newest_first_under_any_filter
 @pytest.mark.gen_test(timeout=60)
 async def test_total_is_exact_up_to_its_bound_and_says_when_it_is_only_a_lower_bound(server):
     viewer = server.token(role="viewer")
-    server.execute("INSERT INTO datapoints (public_id, event_id, value, recorded_at)"
-                   " SELECT 'dp_many' || n, (SELECT id FROM events WHERE public_id = 'evt_temp01'), n,"
+    server.execute("INSERT INTO datapoints (event_id, value, recorded_at)"
+                   " SELECT (SELECT id FROM events WHERE public_id = 'evt_temp01'), n,"
                    " timestamptz '2025-01-01' + n * interval '1 second' FROM generate_series(1, 10050) n")
     status, body = await server.api("GET", "/datapoints?page_size=10", token=viewer)
     assert (body["total"], body["total_is_lower_bound"]) == (10_000, True)

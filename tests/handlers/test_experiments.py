@@ -73,8 +73,8 @@ async def test_csv_export_of_a_large_experiment_streams_with_bounded_memory(serv
     rows = 200_000
     server.execute("INSERT INTO experiments (public_id, name) VALUES ('exp_big', 'Big')")
     server.execute(
-        "INSERT INTO datapoints (public_id, event_id, experiment_id, value, recorded_at)"
-        " SELECT 'dp_' || g, (SELECT id FROM events WHERE public_id = 'evt_temp01'),"
+        "INSERT INTO datapoints (event_id, experiment_id, value, recorded_at)"
+        " SELECT (SELECT id FROM events WHERE public_id = 'evt_temp01'),"
         " (SELECT id FROM experiments WHERE public_id = 'exp_big'), g / 10.0,"
         " timestamptz '2025-01-15 00:00:00Z' + g * interval '1 millisecond'"
         " FROM generate_series(1, %s) g", rows)

@@ -193,8 +193,8 @@ async def test_a_stream_query_that_cannot_be_used_is_closed_with_4400(server, qu
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_catch_up_longer_than_its_bound_ends_with_a_recovery_frame_then_goes_live(server):
-    server.execute("INSERT INTO datapoints (public_id, event_id, value, recorded_at)"
-                   " SELECT 'dp_old' || n, (SELECT id FROM events WHERE public_id = 'evt_temp01'), n, now()"
+    server.execute("INSERT INTO datapoints (event_id, value, recorded_at)"
+                   " SELECT (SELECT id FROM events WHERE public_id = 'evt_temp01'), n, now()"
                    " FROM generate_series(1, 10050) n")
     subscriber = await server.connect("/ws/datapoints/stream?after=0")
     caught_up = await subscriber.receive_many(10_000, timeout=30)

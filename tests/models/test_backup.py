@@ -75,8 +75,8 @@ def small_backup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         env = environment(url, path.parent)
         ok("migrate", env=env)
         ok("event", "add", "evt_small", env=env)
-        execute(url, "INSERT INTO datapoints (public_id, event_id, value, recorded_at)"
-                     " SELECT 'dp_small' || n, id, n, now() FROM events, generate_series(1, 2) AS n")
+        execute(url, "INSERT INTO datapoints (event_id, value, recorded_at)"
+                     " SELECT id, n, now() FROM events, generate_series(1, 2) AS n")
         ok("backup", "-o", str(path), env=env)
         yield path
     finally:
@@ -122,7 +122,7 @@ def contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def datapoint_ids(url: str) -> list[str]:
-    return [public_id for (public_id,) in execute(url, "SELECT public_id FROM datapoints ORDER BY id")]
+    return [public_id for (public_id,) in execute(url, "SELECT 'dp_' || id FROM datapoints ORDER BY id")]
 
 
 def with_password(url: str, password: str = PASSWORD) -> str:
@@ -276,7 +276,7 @@ def test_restore_refuses_a_database_that_holds_data_unless_forced_and_then_repla
 
     assert ok("restore", str(small_backup), "--force", env=env)[1] == "schema is up to date"
     assert execute(env["DATABASE_URL"], "SELECT public_id FROM events") == [("evt_small",)]
-    assert datapoint_ids(env["DATABASE_URL"]) == ["dp_small1", "dp_small2"]
+    assert datapoint_ids(env["DATABASE_URL"]) == ["dp_1", "dp_2"]  # the source's two rows, ids kept
 
 
 def test_restore_refuses_while_a_server_uses_the_database(new_database, tmp_path, small_backup):
@@ -362,7 +362,7 @@ def test_the_password_goes_to_the_tools_environment_never_to_a_command_line_or_t
     for argv, env in calls:
         assert not any(spelling in " ".join(argv) for spelling in spellings), argv
         assert env.get("PGPASSWORD") in (None, spellings[0])  # `--version` needs no connection
-    assert datapoint_ids(target) == ["dp_small1", "dp_small2"]
+    assert datapoint_ids(target) == ["dp_1", "dp_2"]  # the source's two rows, ids kept
 
     # And through the command line, to its output.
     results = [run_app("backup", "-o", str(tmp_path / "cli.dump"), env=environment(source, tmp_path)),

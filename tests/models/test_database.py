@@ -38,4 +38,4 @@ def test_only_one_experiment_can_run_at_a_time(sql):
 
 def test_datapoints_need_an_existing_event(sql):
     with sql.cursor() as cur, pytest.raises(psycopg2.errors.ForeignKeyViolation):
-        cur.execute("INSERT INTO datapoints (public_id, event_id, value, recorded_at) VALUES ('dp_x', 999, 1, now())")
+        cur.execute("INSERT INTO datapoints (event_id, value, recorded_at) VALUES (999, 1, now())")

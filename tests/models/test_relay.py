@@ -60,7 +60,7 @@ def reading(value: float) -> dict[str, Any]:
 
 def stored_ids(sql: psycopg2.extensions.connection) -> list[str]:
     with sql.cursor() as cur:
-        cur.execute("SELECT public_id FROM datapoints ORDER BY txid, id")
+        cur.execute("SELECT 'dp_' || id FROM datapoints ORDER BY txid, id")
         return [public_id for (public_id,) in cur.fetchall()]
 
 
@@ -216,13 +216,14 @@ async def test_own_datapoints_read_back_before_their_insert_returned_are_not_rel
         await _until(lambda: len(stored_ids(sql)) == 1)  # committed; the INSERT's answer is still on its way
         # Another process stores a datapoint and notifies: the relay reads both rows at once.
         with sql.cursor() as cur:
-            cur.execute("INSERT INTO datapoints (public_id, event_id, value, recorded_at)"
-                        " SELECT 'dp_fromanotherone', id, 2.0, now() FROM events WHERE public_id = 'evt_temp01'")
-            cur.execute("SELECT pg_notify(%s, 'another-process dp_fromanotherone')", (CHANNEL,))
+            cur.execute("INSERT INTO datapoints (event_id, value, recorded_at)"
+                        " SELECT id, 2.0, now() FROM events WHERE public_id = 'evt_temp01' RETURNING 'dp_' || id")
+            [(theirs,)] = cur.fetchall()
+            cur.execute("SELECT pg_notify(%s, 'another-process ' || %s)", (CHANNEL, theirs))
         [own] = (await storing).datapoints
         assert [d["public_id"] for d in broadcast] == [own["public_id"]]
         await _until(lambda: len(relayed) >= 1)
-        assert [d["public_id"] for d in relayed] == ["dp_fromanotherone"]
+        assert [d["public_id"] for d in relayed] == [theirs]
     finally:
         await relay.stop()
         pool.close()

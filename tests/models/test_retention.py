@@ -12,8 +12,8 @@ SECRET = "r" * 48
 
 def seed(sql, days_ago: float, count: int, experiment: str | None = None, value: float = 1.0) -> None:
     with sql.cursor() as cur:
-        cur.execute("INSERT INTO datapoints (public_id, event_id, experiment_id, value, recorded_at)"
-                    " SELECT 'dp_' || md5(random()::text), (SELECT id FROM events WHERE public_id = 'evt_temp01'),"
+        cur.execute("INSERT INTO datapoints (event_id, experiment_id, value, recorded_at)"
+                    " SELECT (SELECT id FROM events WHERE public_id = 'evt_temp01'),"
                     " (SELECT id FROM experiments WHERE public_id = %s), %s,"
                     " now() - %s * interval '1 day' + n * interval '1 millisecond'"
                     " FROM generate_series(1, %s) n", (experiment, value, days_ago, count))

@@ -82,7 +82,7 @@ def test_the_specs_reading_goes_through_nginx_to_a_subscriber_and_the_database(s
     assert ack["type"] == "ack" and ack["public_ids"] == [received["public_id"]]
     assert spec_shape(received) == {"public_id": received["public_id"], "experiment_public_id": None, **SPEC_READING}
     with sql.cursor() as cur:
-        cur.execute("SELECT public_id, value FROM datapoints")
+        cur.execute("SELECT 'dp_' || id, value FROM datapoints")
         assert cur.fetchall() == [(received["public_id"], 23.45)]
 
     viewer = issue_token(SECRET, "someone@lab", "viewer", 3600)
