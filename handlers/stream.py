@@ -35,7 +35,7 @@ class StreamHandler(SocketHandler):
     def initialize(self) -> None:
         super().initialize()
         self.events: frozenset[str] | None = None  # None: every event
-        self._after: tuple[int, int] | None = None
+        self._after: int | None = None
         self._query_problem: str | None = None
         # While catching up: live datapoints wait here, to be sent after the database's.
         self._held: list[dict[str, Any]] | None = None
@@ -79,7 +79,7 @@ class StreamHandler(SocketHandler):
         if self._after is not None:
             await self._catch_up(self._after)
 
-    async def _catch_up(self, after: tuple[int, int]) -> None:
+    async def _catch_up(self, after: int) -> None:
         """What committed past the cursor, from the database, then what was broadcast meanwhile."""
         sent: set[str] = set()
         position, complete = after, True
@@ -101,7 +101,7 @@ class StreamHandler(SocketHandler):
             complete = False
         if not complete:
             # Centrifugo's recovery, for any client: say that datapoints were skipped, and from where.
-            self.writer.send_json({"type": "recovery", "complete": False, "cursor": format_cursor(*position),
+            self.writer.send_json({"type": "recovery", "complete": False, "cursor": format_cursor(position),
                                    "message": f"more than {CATCH_UP_LIMIT} datapoints since the cursor, or the "
                                               "database is unavailable: fetch the rest from /api/v1/datapoints"
                                               "?after=<cursor>"})

@@ -161,10 +161,9 @@ def restore(url: str, path: Path, *, force: bool = False) -> str:
     target.run("pg_restore", "--single-transaction", "--clean", "--if-exists", "--no-owner", "--no-privileges",
                "--dbname", f"dbname={_conninfo_value(dbname)}", str(path))
     with target.connection() as conn:
-        restamped = _restamp_cursors(conn)
+        _place_new_ids_after_restored(conn)
         counts = _counts(conn)
-    note = f"; {restamped} datapoints' polling cursors renumbered for this server" if restamped else ""
-    return f"restored {path} into the {target.name}: {counts}{note}"
+    return f"restored {path} into the {target.name}: {counts}"
 
 
 def tool_path(name: str) -> Path:
@@ -219,18 +218,19 @@ def _applied_migrations(conn: psycopg2.extensions.connection) -> set[str]:
         return {version for (version,) in cur.fetchall()}
 
 
-def _restamp_cursors(conn: psycopg2.extensions.connection) -> int:
-    """Give restored datapoints whose transaction id this server has not reached yet this transaction's.
+def _place_new_ids_after_restored(conn: psycopg2.extensions.connection) -> None:
+    """Make the ids this server takes from now on larger than every restored one.
 
-    Their txid comes from the server that stored them. On another server (a fresh one, say) with a
-    counter behind it, polling would not return them until the counter passed them, and new datapoints
-    would sort before them. Renumbered, they keep their order among themselves (by id) and come
-    before anything stored from now on. Open dashboards must reload: their cursors are the old server's.
+    Ids follow transaction ids (0006_transaction_ordered_ids.sql), and a restored datapoint's came from
+    the server that stored it: on another server with a counter behind it (a fresh one, say), new
+    datapoints would sort before restored ones, and could even take their ids. Restored ids, public ids
+    and cursors stay as they were. An archive from before 0006 has no origin yet: that migration, which
+    runs next, places new ids after the restored ones itself.
     """
     with conn.cursor() as cur:
-        cur.execute("UPDATE datapoints SET txid = pg_current_xact_id()"
-                    " WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())")
-        return cur.rowcount
+        if _value(cur, "SELECT to_regclass('datapoint_id_origin') IS NOT NULL"):
+            cur.execute("UPDATE datapoint_id_origin SET shift = greatest(shift, (SELECT coalesce(max(id), 0) >> 20"
+                        " FROM datapoints) + 1 - pg_current_xact_id()::text::bigint)")
 
 
 def _counts(conn: psycopg2.extensions.connection) -> str:

@@ -82,8 +82,9 @@ async def connect_pool(url: str, size: int) -> momoko.Pool:
     return pool
 
 
-async def migrate(db: momoko.Pool) -> list[str]:
-    """Apply the migrations not yet applied, each in its own transaction; returns their names."""
+async def migrate(db: momoko.Pool, until: str | None = None) -> list[str]:
+    """Apply the migrations not yet applied, each in its own transaction; returns their names.
+    `until` stops after that one (upgrade tests start from an older schema)."""
     conn = await db.getconn()
     applied: list[str] = []
     # Two servers starting at once must not both create the table or apply the same migration.
@@ -96,6 +97,8 @@ async def migrate(db: momoko.Pool) -> list[str]:
         cursor = await conn.execute("SELECT version FROM schema_migrations")
         done = {version for (version,) in cursor.fetchall()}
         for path in sorted(MIGRATIONS.glob("*.sql")):
+            if until is not None and path.stem > until:
+                break
             if path.stem in done:
                 continue
             await conn.execute("BEGIN")

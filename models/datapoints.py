@@ -20,22 +20,26 @@ PUBLIC_ID_SQL = "'dp_' || d.id"
 
 # One statement per batch. Readings whose event does not exist are left out by the join and so
 # come back missing from the result: that is how unknown events are found, without a race
-# against an event being deleted in between. Ids are drawn first, so that each row is known by its
-# position in the batch. The running experiment is looked up in the same statement, so a datapoint
-# is tagged with the experiment that was running when it committed.
+# against an event being deleted in between. Ids are taken first, so that each row is known by its
+# position in the batch (0006_transaction_ordered_ids.sql says what an id holds). The running
+# experiment is looked up in the same statement, so a datapoint is tagged with the experiment that was
+# running when it committed.
 _INSERT = """
 WITH running AS (
     SELECT id, public_id FROM experiments WHERE stopped_at IS NULL
+), known AS MATERIALIZED (
+    SELECT e.id AS event_id, r.value, r.recorded_at, r.position,
+           row_number() OVER (ORDER BY r.position) - 1 AS place
+    FROM unnest(%s::text[], %s::float8[], %s::timestamptz[])
+         WITH ORDINALITY AS r(event_public_id, value, recorded_at, position)
+    JOIN events e ON e.public_id = r.event_public_id
+), first AS MATERIALIZED (
+    SELECT webmacs_take_datapoint_ids((SELECT count(*) FROM known)::integer) AS id
 ), numbered AS MATERIALIZED (
-    -- Ids drawn in the batch's order, so that they follow it (as the cursor does).
-    SELECT nextval(pg_get_serial_sequence('datapoints', 'id')) AS id, known.*
-    FROM (SELECT e.id AS event_id, r.value, r.recorded_at, r.position
-          FROM unnest(%s::text[], %s::float8[], %s::timestamptz[])
-               WITH ORDINALITY AS r(event_public_id, value, recorded_at, position)
-          JOIN events e ON e.public_id = r.event_public_id
-          ORDER BY r.position) AS known
+    -- Ids in the batch's order, so that they follow it (as the cursor does).
+    SELECT first.id + known.place AS id, known.* FROM known, first
 ), inserted AS (
-    INSERT INTO datapoints (id, event_id, experiment_id, value, recorded_at) OVERRIDING SYSTEM VALUE
+    INSERT INTO datapoints (id, event_id, experiment_id, value, recorded_at)
     SELECT n.id, n.event_id, (SELECT id FROM running), n.value, n.recorded_at FROM numbered n ORDER BY n.id
     RETURNING id, event_id, value, recorded_at
 ), minutes AS (
@@ -65,7 +69,7 @@ WITH running AS (
                        THEN EXCLUDED.last_id ELSE kept.last_id END
 )
 SELECT position, (SELECT public_id FROM running), id,
-       pg_current_xact_id()::text, pg_snapshot_xmin(pg_current_snapshot())::text
+       webmacs_datapoint_base(pg_current_xact_id()), webmacs_datapoint_horizon()
 FROM numbered
 """
 
@@ -105,7 +109,7 @@ async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading]) -> lis
         _array(r.timestamp for r in readings),
     ))
     stored: list[dict[str, Any] | None] = [None] * len(readings)
-    for position, experiment, row_id, txid, oldest_running in cursor.fetchall():
+    for position, experiment, row_id, own_base, horizon in cursor.fetchall():
         reading = readings[position - 1]
         stored[position - 1] = {
             "public_id": public_id_of(row_id),
@@ -113,33 +117,31 @@ async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading]) -> lis
             "timestamp": reading.timestamp,
             "event_public_id": reading.event_public_id,
             "experiment_public_id": experiment,
-            "cursor": stream_cursor(int(txid), row_id, int(oldest_running)),
+            "cursor": format_cursor(row_id if horizon == own_base else horizon - 1),
         }
     return stored
 
 
-def stream_cursor(txid: int, row_id: int, oldest_running: int) -> str:
-    """The polling cursor to hand out with a datapoint as it is broadcast.
+# A polling cursor is a datapoint id: "after this one". The cursor handed out with a datapoint as it is
+# broadcast is its own id when no older transaction was still running; otherwise the point before the
+# oldest one, so that a client switching to polling may see a few datapoints again but never misses one.
 
-    Exact when no older transaction was still running; otherwise the point before the oldest one,
-    so that a client switching to polling may see a few datapoints again but never misses one.
+
+def format_cursor(position: int) -> str:
+    return str(position)
+
+
+def parse_cursor(text: str) -> int:
+    """The id a cursor points after; "0" means the beginning. ValueError if it is not one of ours.
+
+    "<txid>-<id>", the form before 0006_transaction_ordered_ids.sql, is still read: as after that id.
     """
-    return format_cursor(txid, row_id) if oldest_running == txid else format_cursor(oldest_running, 0)
-
-
-def format_cursor(txid: int, row_id: int) -> str:
-    return f"{txid}-{row_id}"
-
-
-def parse_cursor(text: str) -> tuple[int, int]:
-    """(txid, id) from a cursor; "0" means the beginning. ValueError if it is not one of ours."""
-    if text == "0":
-        return 0, 0
-    txid, _, row_id = text.partition("-")
+    txid, dash, position = text.rpartition("-")
     # isdecimal, not isdigit: "²" is a digit to Python but no number to int().
-    if not (txid.isdecimal() and row_id.isdecimal() and int(txid) < 2**64 and int(row_id) < 2**63):
+    if not (position.isdecimal() and int(position) < 2**63
+            and (not dash or (txid.isdecimal() and int(txid) < 2**64))):
         raise ValueError("cursor must be 0 or a cursor this API returned")
-    return int(txid), int(row_id)
+    return int(position)
 
 
 @dataclass(frozen=True)
@@ -171,24 +173,23 @@ class Filters:
 
 _SHAPE = f"""{PUBLIC_ID_SQL} AS public_id, d.value, {utc_text("d.recorded_at")} AS timestamp,
     e.public_id AS event_public_id, x.public_id AS experiment_public_id,
-    d.txid::text || '-' || d.id AS cursor"""
+    d.id::text AS cursor"""
 _FROM = """datapoints d JOIN events e ON e.id = d.event_id
     LEFT JOIN experiments x ON x.id = d.experiment_id"""
 
 
-async def datapoints_after(db: momoko.Pool, after: tuple[int, int], limit: int,
+async def datapoints_after(db: momoko.Pool, after: int, limit: int,
                            filters: Filters) -> list[dict[str, Any]]:
     """Datapoints past the cursor in ingest order, only from transactions that can gain no more rows."""
     where, params = filters.sql()
     cursor = await db.execute(
         f"SELECT {_SHAPE} FROM {_FROM}"
-        " WHERE (d.txid, d.id) > (%s::xid8, %s) AND d.txid < pg_snapshot_xmin(pg_current_snapshot())"
-        f"{where} ORDER BY d.txid, d.id LIMIT %s",
-        [str(after[0]), after[1], *params, limit], cursor_factory=RealDictCursor)
+        f" WHERE d.id > %s AND d.id < webmacs_datapoint_horizon(){where} ORDER BY d.id LIMIT %s",
+        [after, *params, limit], cursor_factory=RealDictCursor)
     return [dict(row) for row in cursor.fetchall()]
 
 
-async def datapoints_since(db: momoko.Pool, after: tuple[int, int], limit: int,
+async def datapoints_since(db: momoko.Pool, after: int, limit: int,
                            events: frozenset[str] | None) -> list[dict[str, Any]]:
     """Every datapoint committed past the cursor that this transaction sees, in cursor order.
 
@@ -197,9 +198,8 @@ async def datapoints_since(db: momoko.Pool, after: tuple[int, int], limit: int,
     """
     events_clause = " AND e.public_id = ANY(%s)" if events is not None else ""
     cursor = await db.execute(
-        f"SELECT {_SHAPE} FROM {_FROM} WHERE (d.txid, d.id) > (%s::xid8, %s){events_clause}"
-        " ORDER BY d.txid, d.id LIMIT %s",
-        [str(after[0]), after[1], *([sorted(events)] if events is not None else []), limit],
+        f"SELECT {_SHAPE} FROM {_FROM} WHERE d.id > %s{events_clause} ORDER BY d.id LIMIT %s",
+        [after, *([sorted(events)] if events is not None else []), limit],
         cursor_factory=RealDictCursor)
     return [dict(row) for row in cursor.fetchall()]
 
@@ -229,17 +229,10 @@ def parse_keyset(text: str) -> tuple[int, int]:
     return int(moment), int(row_id)
 
 
-def _newest_first(filters: Filters, before: tuple[int, int] | None, limit: int,
-                  columns: str, ordered: bool = True) -> tuple[str, list[Any]]:
-    """Datapoints matching the filters, newest first, each read from an index in order.
-
-    Per event, through the (event_id, recorded_at) index, and merged: at most `limit` rows from each
-    event, so the cost follows the page and the number of events, never the table. With an
-    experiment, through that experiment's own index instead.
-    """
+def _conditions(filters: Filters, before: tuple[int, int] | None) -> tuple[str, list[Any]]:
+    """The time range and the keyset, as conditions on `d`."""
     conditions: list[str] = []
     params: list[Any] = []
-    order = " ORDER BY d.recorded_at DESC, d.id DESC" if ordered else ""
     if filters.since:
         conditions.append("d.recorded_at >= %s")
         params.append(filters.since)
@@ -249,27 +242,58 @@ def _newest_first(filters: Filters, before: tuple[int, int] | None, limit: int,
     if before:
         conditions.append("(d.recorded_at, d.id) < (to_timestamp(%s / 1000000.0), %s)")
         params += [before[0], before[1]]
-    where = "".join(" AND " + condition for condition in conditions)
+    return "".join(" AND " + condition for condition in conditions), params
+
+
+def _newest_first(event_ids: Sequence[int], filters: Filters, before: tuple[int, int] | None,
+                  limit: int, columns: str) -> tuple[str, list[Any]]:
+    """The first `limit` datapoints matching the filters, newest first, each read from an index in order.
+
+    One backward scan of the (event_id, recorded_at) index per event, merged (a Merge Append) and read
+    lazily: a page reads about `limit` rows in all, whatever is stored and however many events there
+    are. Each scan ends at `limit` rows with ties on the time, so that ordering by time and then id
+    finds every candidate. With an experiment, through that experiment's own index instead.
+    """
+    where, params = _conditions(filters, before)
+    shape = (f"SELECT {columns} FROM page d JOIN events e ON e.id = d.event_id"
+             " LEFT JOIN experiments x ON x.id = d.experiment_id ORDER BY d.recorded_at DESC, d.id DESC")
     if filters.experiment:
-        events = " AND d.event_id IN (SELECT id FROM events WHERE public_id = ANY(%s))" if filters.events else ""
-        return (f"SELECT {columns} FROM datapoints d JOIN events e ON e.id = d.event_id"
-                " LEFT JOIN experiments x ON x.id = d.experiment_id"
+        events = " AND d.event_id = ANY(%s)" if filters.events else ""
+        return (f"WITH page AS (SELECT d.* FROM datapoints d"
                 f" WHERE d.experiment_id = (SELECT id FROM experiments WHERE public_id = %s){where}{events}"
-                f"{order} LIMIT %s",
-                [filters.experiment, *params, *([list(filters.events)] if filters.events else []), limit])
-    events = " WHERE e.public_id = ANY(%s)" if filters.events else ""
-    return (f"SELECT {columns} FROM events e CROSS JOIN LATERAL ("
-            f" SELECT d.* FROM datapoints d WHERE d.event_id = e.id{where}"
-            " ORDER BY d.recorded_at DESC, d.id DESC LIMIT %s) d"
-            f" LEFT JOIN experiments x ON x.id = d.experiment_id{events}"
-            f"{order} LIMIT %s",
-            [*params, limit, *([list(filters.events)] if filters.events else []), limit])
+                f" ORDER BY d.recorded_at DESC, d.id DESC LIMIT %s) {shape}",
+                [filters.experiment, *params, *([list(event_ids)] if filters.events else []), limit])
+    if not event_ids:
+        return f"WITH page AS (SELECT * FROM datapoints WHERE false) {shape}", []
+    scan = (f"(SELECT * FROM datapoints d WHERE d.event_id = %s{where}"
+            " ORDER BY d.recorded_at DESC FETCH FIRST %s ROWS WITH TIES)")
+    return (f"WITH page AS (SELECT * FROM ({' UNION ALL '.join([scan] * len(event_ids))}) d"
+            f" ORDER BY d.recorded_at DESC, d.id DESC LIMIT %s) {shape}",
+            [value for event_id in event_ids for value in (event_id, *params, limit)] + [limit])
+
+
+def _count(event_ids: Sequence[int], filters: Filters, bound: int) -> tuple[str, list[Any]]:
+    """How many datapoints match the filters, counted up to `bound`, from the indexes alone where
+    PostgreSQL can (nothing but the event and the time is read)."""
+    where, params = _conditions(filters, None)
+    if filters.experiment:
+        events = " AND d.event_id = ANY(%s)" if filters.events else ""
+        return (f"SELECT count(*) FROM (SELECT 1 FROM datapoints d WHERE d.experiment_id ="
+                f" (SELECT id FROM experiments WHERE public_id = %s){where}{events} LIMIT %s) c",
+                [filters.experiment, *params, *([list(event_ids)] if filters.events else []), bound])
+    return ("SELECT count(*) FROM (SELECT 1 FROM unnest(%s::bigint[]) e(id) CROSS JOIN LATERAL"
+            f" (SELECT 1 FROM datapoints d WHERE d.event_id = e.id{where} LIMIT %s) d LIMIT %s) c",
+            [list(event_ids), *params, bound, bound])
 
 
 async def datapoints_page(db: momoko.Pool, page_size: int, filters: Filters,
                           before: tuple[int, int] | None = None, offset: int = 0) -> Page:
     """One page newest first: after `before` (a keyset), or `offset` rows in (bounded by TOTAL_BOUND)."""
-    query, params = _newest_first(filters, before, offset + page_size + 1,
+    found = await db.execute("SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM events"
+                             + (" WHERE public_id = ANY(%s)" if filters.events else ""),
+                             [list(filters.events)] if filters.events else [])
+    event_ids: list[int] = found.fetchone()[0]
+    query, params = _newest_first(event_ids, filters, before, offset + page_size + 1,
                                   f"{_SHAPE}, (extract(epoch FROM d.recorded_at) * 1000000)::bigint AS _us,"
                                   " d.id AS _id")
     found = await db.execute(f"SELECT * FROM ({query}) page OFFSET %s", [*params, offset],
@@ -280,11 +304,10 @@ async def datapoints_page(db: momoko.Pool, page_size: int, filters: Filters,
     next_before = format_keyset(rows[-1]["_us"], rows[-1]["_id"]) if more and rows else None
     for row in rows:
         del row["_us"], row["_id"]
-    count_query, count_params = _newest_first(filters, None, TOTAL_BOUND + 1, "1", ordered=False)
-    counted = await db.execute("SELECT count(*), pg_snapshot_xmin(pg_current_snapshot())::text"
-                               f" FROM ({count_query}) c", count_params)
-    total, oldest_running = counted.fetchone()
-    return Page(rows, min(total, TOTAL_BOUND), total > TOTAL_BOUND, next_before, format_cursor(int(oldest_running), 0))
+    count_query, count_params = _count(event_ids, filters, TOTAL_BOUND + 1)
+    counted = await db.execute(f"SELECT ({count_query}), webmacs_datapoint_horizon()", count_params)
+    total, horizon = counted.fetchone()
+    return Page(rows, min(total, TOTAL_BOUND), total > TOTAL_BOUND, next_before, format_cursor(horizon - 1))
 
 
 async def latest_per_event(db: momoko.Pool) -> list[dict[str, Any]]:

@@ -33,8 +33,7 @@ Deliver = Callable[[list[dict[str, Any]]], None]
 
 # Committed datapoints past the cursor that datapoints_after does not return yet, because a
 # transaction older than theirs is still running.
-_HELD_BACK = ("SELECT EXISTS (SELECT 1 FROM datapoints WHERE (txid, id) > (%s::xid8, %s)"
-              " AND txid >= pg_snapshot_xmin(pg_current_snapshot()))")
+_HELD_BACK = "SELECT EXISTS (SELECT 1 FROM datapoints WHERE id > %s AND id >= webmacs_datapoint_horizon())"
 
 
 class Relay:
@@ -56,7 +55,7 @@ class Relay:
         self._listener = Listener(url, CHANNEL, f"{APPLICATION_NAME}-{os.getpid()}",
                                   on_notified=self._notified, on_listening_again=self._catch_up)
         self._settled: Callable[[], Awaitable[None]] = _nothing_in_flight
-        self._cursor = (0, 0)
+        self._cursor = 0
         self._own_not_read_back: OrderedDict[str, None] = OrderedDict()  # oldest first, to drop at the limit
         self._own_forgotten = 0
         self._published_since_read = 0
@@ -82,13 +81,13 @@ class Relay:
         await self._listener.start()
         try:
             # Taken after LISTEN: a transaction still running now will be notified when it commits.
-            cursor = await self._db.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+            cursor = await self._db.execute("SELECT webmacs_datapoint_horizon() - 1")
         except BaseException:
             await self._listener.stop()
             raise
-        self._cursor = (int(cursor.fetchone()[0]), 0)
+        self._cursor = cursor.fetchone()[0]
         log.info("relaying other processes' datapoints: listening on %s as %s, from cursor %s",
-                 CHANNEL, self.identity, format_cursor(*self._cursor))
+                 CHANNEL, self.identity, format_cursor(self._cursor))
 
     async def stop(self) -> None:
         """Let the NOTIFYs being sent finish, then stop reading and close the connection."""
@@ -157,7 +156,7 @@ class Relay:
         # What was notified while the listener was reconnecting went unheard: read from the cursor,
         # and ask the database whether rows are held back rather than wait for a notification that
         # may not come.
-        log.info("listening again; catching up from cursor %s", format_cursor(*self._cursor))
+        log.info("listening again; catching up from cursor %s", format_cursor(self._cursor))
         self._maybe_held_back = True
         self._read()
 
@@ -234,7 +233,7 @@ class Relay:
                 log.exception("delivering datapoints failed")
 
     async def _held_back(self) -> bool:
-        cursor = await self._db.execute(_HELD_BACK, (str(self._cursor[0]), self._cursor[1]))
+        cursor = await self._db.execute(_HELD_BACK, (self._cursor,))
         return bool(cursor.fetchone()[0])
 
     def _retry_if_maybe_held_back(self) -> None:

@@ -144,6 +144,7 @@ async def test_total_is_exact_up_to_its_bound_and_says_when_it_is_only_a_lower_b
                                           ("before=yesterday", "before"), ("before=1-2", "before"),
                                           ("page=x", "page"), ("page=%C2%B2", "page"), ("after=abc", "after"),
                                           ("after=24626378420312965586-1", "after"), ("after=1-%C2%B2", "after"),
+                                          ("after=9223372036854775808", "after"),
                                           ("from=yesterday", "from"),
                                           ("after=0&limit=5000", "limit")])
 @pytest.mark.gen_test

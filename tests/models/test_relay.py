@@ -60,7 +60,7 @@ def reading(value: float) -> dict[str, Any]:
 
 def stored_ids(sql: psycopg2.extensions.connection) -> list[str]:
     with sql.cursor() as cur:
-        cur.execute("SELECT 'dp_' || id FROM datapoints ORDER BY txid, id")
+        cur.execute("SELECT 'dp_' || id FROM datapoints ORDER BY id")
         return [public_id for (public_id,) in cur.fetchall()]
 
 
