@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import AsyncIterator, Sequence
@@ -139,6 +140,23 @@ def connections_in_use(db: momoko.Pool) -> int:
     """Connections of the pool running a statement now. momoko 2.2.5.1 has no public count: its
     container's `busy` set is read here, and only here."""
     return len(db.conns.busy)
+
+
+@contextlib.asynccontextmanager
+async def transaction(db: momoko.Pool) -> AsyncIterator[momoko.Connection]:
+    """One connection of the pool inside BEGIN, committed if the block ends normally, else rolled back."""
+    conn = await db.getconn()
+    try:
+        await conn.execute("BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            if not conn.closed:
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+    finally:
+        db.putconn(conn)
 
 
 async def stream_rows(db: momoko.Pool, query: str, params: Sequence[Any],

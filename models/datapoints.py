@@ -11,7 +11,7 @@ import momoko
 from psycopg2.extras import RealDictCursor
 
 from models import rollups
-from models.database import stream_rows
+from models.database import stream_rows, transaction
 from models.readings import Reading
 from models.timestamps import utc_text
 
@@ -58,6 +58,7 @@ WITH running AS (
            max(last_at), (array_agg(last_id ORDER BY last_at DESC, last_id DESC))[1],
            (array_agg(last_value ORDER BY last_at DESC, last_id DESC))[1]
     FROM minutes GROUP BY event_id, date_bin('3600 seconds', bucket, 'epoch')
+    ORDER BY 1, 2, 3  -- the order every writer of rollups locks them in (0007_rollup_locks.sql)
     ON CONFLICT (event_id, resolution, bucket) DO UPDATE SET
         count = kept.count + EXCLUDED.count, total = kept.total + EXCLUDED.total,
         low = least(kept.low, EXCLUDED.low), high = greatest(kept.high, EXCLUDED.high),
@@ -340,8 +341,9 @@ async def delete_datapoint(db: momoko.Pool, public_id: str) -> bool:
     row_id = row_id_of(public_id)
     if row_id is None:
         return False
-    cursor = await db.execute(f"WITH gone AS (DELETE FROM datapoints WHERE id = %s"
-                              f" RETURNING event_id, recorded_at) {rollups.BUCKETS_OF}", (row_id,))
-    touched = cursor.fetchall()
-    await rollups.recompute(db, touched)  # after the delete, which it must see
+    async with transaction(db) as conn:
+        cursor = await conn.execute(f"WITH gone AS (DELETE FROM datapoints WHERE id = %s"
+                                    f" RETURNING event_id, recorded_at) {rollups.BUCKETS_OF}", (row_id,))
+        touched = cursor.fetchall()
+        await rollups.recompute(conn, touched)  # a statement after the delete, which it must see
     return bool(touched)

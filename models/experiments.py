@@ -11,7 +11,7 @@ import psycopg2
 from psycopg2.extras import RealDictCursor
 
 from models import rollups
-from models.database import stream_rows
+from models.database import stream_rows, transaction
 from models.timestamps import format_timestamp, utc_text
 
 _COLUMNS = "public_id, name, started_at, stopped_at"
@@ -72,13 +72,15 @@ async def delete_experiment(db: momoko.Pool, public_id: str, cascade: bool) -> b
             raise ExperimentConflict(f"experiment {public_id} has datapoints; delete with ?cascade=true "
                                      "to remove them too") from None
         return cursor.rowcount == 1
-    cursor = await db.execute(
-        "WITH gone AS (DELETE FROM datapoints WHERE experiment_id = (SELECT id FROM experiments WHERE public_id = %s)"
-        " RETURNING event_id, recorded_at), removed AS (DELETE FROM experiments WHERE public_id = %s RETURNING 1)"
-        f" SELECT (SELECT count(*) FROM removed), array_agg(b.event_id), array_agg(b.resolution), array_agg(b.bucket)"
-        f" FROM ({rollups.BUCKETS_OF}) b", (public_id, public_id))
-    removed, event_ids, resolutions, buckets = cursor.fetchone()
-    await rollups.recompute(db, list(zip(event_ids or [], resolutions or [], buckets or [], strict=True)))
+    async with transaction(db) as conn:
+        cursor = await conn.execute(
+            "WITH gone AS (DELETE FROM datapoints"
+            " WHERE experiment_id = (SELECT id FROM experiments WHERE public_id = %s)"
+            " RETURNING event_id, recorded_at), removed AS (DELETE FROM experiments WHERE public_id = %s RETURNING 1)"
+            " SELECT (SELECT count(*) FROM removed), array_agg(b.event_id), array_agg(b.resolution),"
+            f" array_agg(b.bucket) FROM ({rollups.BUCKETS_OF}) b", (public_id, public_id))
+        removed, event_ids, resolutions, buckets = cursor.fetchone()
+        await rollups.recompute(conn, list(zip(event_ids or [], resolutions or [], buckets or [], strict=True)))
     return removed == 1
 
 

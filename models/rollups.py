@@ -22,13 +22,16 @@ FROM gone g CROSS JOIN (VALUES (60), (3600)) AS r(resolution)"""
 Bucket = tuple[int, int, datetime]
 
 
-async def recompute(db: momoko.Pool, buckets: Sequence[Bucket]) -> None:
-    """Compute these rollups again from the readings left in them (after readings were deleted)."""
+async def recompute(conn: momoko.Connection, buckets: Sequence[Bucket]) -> None:
+    """Compute these rollups again from the readings left in them, in the transaction that deleted
+    readings (so that a crash cannot leave them counting readings that are gone), in the order every
+    writer of rollups takes them (0007_rollup_locks.sql)."""
     if buckets:
-        await db.execute(
+        ordered = sorted(buckets)
+        await conn.execute(  # a function scan of unnest yields the arrays' order
             "SELECT webmacs_rollup_recompute(b.event_id, b.resolution, b.bucket)"
             " FROM unnest(%s::bigint[], %s::integer[], %s::timestamptz[]) AS b(event_id, resolution, bucket)",
-            ([b[0] for b in buckets], [b[1] for b in buckets], [b[2] for b in buckets]))
+            ([b[0] for b in ordered], [b[1] for b in ordered], [b[2] for b in ordered]))
 
 
 def bucket_seconds(since: datetime, until: datetime, points: int) -> int:

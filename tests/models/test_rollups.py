@@ -3,6 +3,7 @@ SQL aggregation of the raw readings, over random ranges, after deletes and late 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 from datetime import UTC, datetime, timedelta
@@ -99,6 +100,31 @@ async def test_series_equals_the_raw_aggregation_over_random_ranges_deletes_and_
     await server.api("PUT", "/experiments/exp_run/stop", token=admin)
     assert (await server.api("DELETE", "/experiments/exp_run?cascade=true", token=admin))[0] == 204
     await assert_exact(server, admin, rng)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_concurrent_deletes_and_readings_in_one_bucket_leave_it_exact(server):
+    """Each delete recomputes its minute and hour; at the same time, they used to collide on the row."""
+    admin = server.token(role="admin", subject="admin@lab.example")
+    hour = (NOW - timedelta(hours=2)).replace(minute=0, second=0)
+    moments = [hour + timedelta(minutes=10, milliseconds=250 * n) for n in range(80)]
+    await post(server, admin, [{"event_public_id": "evt_temp01", "value": float(n), "timestamp": format_timestamp(m)}
+                               for n, m in enumerate(moments)])
+    status, page = await server.api("GET", "/datapoints?page_size=80&event_public_id=evt_temp01", token=admin)
+    doomed = [row["public_id"] for row in page["data"][::2]]
+    late = [{"event_public_id": "evt_temp01", "value": 1000.0 + n,
+             "timestamp": format_timestamp(hour + timedelta(minutes=10, seconds=7, milliseconds=n))} for n in range(5)]
+    answers = await asyncio.gather(
+        *(server.api("DELETE", f"/datapoints/{public_id}", token=admin) for public_id in doomed),
+        *(server.api("POST", "/datapoints", reading, token=admin) for reading in late))
+    assert [status for status, _ in answers] == [204] * len(doomed) + [201] * len(late)
+    for points in (60, 1):  # minute rollups, then the hour's
+        answer = await series(server, admin, hour, hour + timedelta(hours=1), points)
+        expected = oracle(server, "evt_temp01", hour, hour + timedelta(hours=1), answer["bucket_seconds"])
+        got = answer["series"]["evt_temp01"]
+        assert [(b["t"], b["count"], b["min"], b["max"], b["last"]) for b in got] == \
+               [(b["t"], b["count"], b["min"], b["max"], b["last"]) for b in expected]
+        assert got[0]["count"] == 80 - len(doomed) + len(late)
 
 
 @pytest.mark.gen_test(timeout=60)
