@@ -15,6 +15,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench modules sit next to this file
 
+from dashboard import dashboard  # noqa: E402
 from harness import (  # noqa: E402
     OUT,
     ROOT,
@@ -31,7 +32,7 @@ from scenarios import RELAY_ENV, SCENARIOS, Options  # noqa: E402
 from stats import describe_latency, verdict  # noqa: E402
 
 EVENT_PREFIX = "bench_evt_"
-LONG_SCENARIOS = {"history": history}  # run only when named: not part of `all`
+LONG_SCENARIOS = {"history": history, "dashboard": dashboard}  # run only when named: not part of `all`
 RELAY_ENV_TEXT = " ".join(f"{key}={value}" for key, value in RELAY_ENV.items())
 
 

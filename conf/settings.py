@@ -57,7 +57,7 @@ class Settings:
     reconnect_attempts: int = _setting("FRONTEND_RECONNECT_ATTEMPTS", 3, "Dashboard: stream reconnects before it falls back to polling the HTTP API.")
     poll_interval: float = _setting("FRONTEND_POLL_INTERVAL", 2.0, "Dashboard: seconds between polls while the stream is unavailable.")
     stream_retry: float = _setting("FRONTEND_STREAM_RETRY", 15.0, "Dashboard: seconds between tries to get the stream back while polling.")
-    chart_points: int = _setting("FRONTEND_CHART_POINTS", 1000, "Dashboard: points kept per event for its chart (at most 1000).")
+    chart_points: int = _setting("FRONTEND_CHART_POINTS", 1000, "Dashboard: readings a Live chart draws as points per event before older ones fold into 2-second buckets (at most 1000).")
     var_dir: Path = _setting("WEBMACS_VAR_DIR", ROOT / "var", "Where the embedded database, the development secret and run state live.")
     refuse_stream: bool = _setting("WEBMACS_TEST_REFUSE_STREAM", False, "For tests and demos: `1` refuses every `/ws/datapoints/stream` upgrade (503), so dashboards fall back to polling.")
 

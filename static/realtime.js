@@ -1,11 +1,30 @@
 /** useRealtimeDatapoints: the dashboard's live datapoints, by WebSocket with backoff, falling back to HTTP polling. */
-import { getCurrentScope, onScopeDispose, reactive, readonly, shallowReactive } from "vue";
+import { getCurrentScope, markRaw, onScopeDispose, reactive, readonly, shallowReactive, shallowRef } from "vue";
 
+export const LIVE_WINDOW_MS = 15 * 60 * 1000;  // Live shows the last 15 minutes, sliding
+export const LIVE_BUCKETS = 600;  // about one bucket per horizontal pixel of a chart
+export const SEAM_MARGIN_MS = 5000;  // how far before the page's start history ends: see "The seam"
+const SERIES_EVENTS = 100;  // events per /datapoints/series request (the API's limit)
+const FRAME_MS = 16;  // without requestAnimationFrame (Node's tests), changes are published this often
 const NORMAL_CLOSURE = 1000;
 const POLICY_VIOLATION = 1008;
 const TEXT_SETTINGS = ["apiBaseUrl", "streamUrl"];
 const NUMBER_SETTINGS = ["reconnectBaseMs", "reconnectCapMs", "reconnectAttempts", "pollIntervalMs", "streamRetryMs",
   "chartPoints", "pageSize"];
+
+// The seam between history and live readings. The seam is a moment SEAM_MARGIN_MS before the page
+// started. Before it, a chart shows /datapoints/series' buckets over [seam - 15 min, seam); from it on,
+// each reading as itself. So a reading is drawn once, by its timestamp alone:
+// - stamped before the seam: only in the buckets. The catch-up and the stream leave it out.
+// - stamped at or after it: as a reading, kept once by public_id, however often it comes (the list of
+//   readings since the seam, the catch-up from the cursor, the stream).
+// Nothing is lost: the cursor is taken before the list of readings since the seam and before the buckets
+// are read, so what committed before the cursor is in that list or in the buckets, and what committed
+// after it comes in the catch-up or the stream. The buckets are read at least SEAM_MARGIN_MS after the
+// seam, so they hold every reading stamped before it except one that committed more than that long
+// after its own timestamp (a late or backfilled reading): Live does not draw such a one, it only
+// updates the card if newer; every history range shows it. (The seam is on this browser's clock: a
+// server clock behind it by less than the margin only narrows the margin.)
 
 // A setting missing from the generated env would make a timer fire at once, again and again.
 function checkEnv(env) {
@@ -17,11 +36,133 @@ function checkEnv(env) {
 function parseDatapoint(text) {
   try {
     const value = JSON.parse(text);
-    const valid = value !== null && typeof value === "object"
-      && typeof value.public_id === "string" && typeof value.event_public_id === "string";
+    const valid = value !== null && typeof value === "object" && typeof value.public_id === "string"
+      && typeof value.event_public_id === "string" && typeof value.timestamp === "string";
     return valid ? value : null;
   } catch {
     return null;
+  }
+}
+
+/**
+ * One event's Live chart data: buckets (from /datapoints/series, and readings folded in once more than
+ * `capacity` are kept as they are), then the newest readings themselves, each oldest first. Bounded:
+ * `capacity` readings, and about one bucket per `bucketMs` of the window. Not reactive: `version`
+ * changes (at most once per animation frame) when anything here did, so only what shows this event
+ * updates.
+ */
+export class LiveSeries {
+  constructor(eventId, capacity, bucketMs) {
+    this.eventId = eventId;
+    this.capacity = capacity;
+    this.bucketMs = bucketMs;
+    this.points = [];  // readings as the API sends them, plus `time` (ms)
+    this.buckets = [];  // {t, min, max, sum, count, last, lastTime}: t, the start, and lastTime in ms
+    this.bucketed = 0;  // readings in the buckets
+    this.latest = null;  // the newest reading seen, whichever way it came: the card's value
+    this.version = shallowRef(0);
+    // Ids of the readings added lately, so a repeat (a reconnect's catch-up overlaps the stream) is
+    // not added again even once its reading went into a bucket.
+    this.recent = new Set();
+    this.recentOrder = [];
+    markRaw(this);
+  }
+
+  /** How many readings the chart stands for: in buckets and as themselves. */
+  get count() {
+    return this.bucketed + this.points.length;
+  }
+
+  /** Keeps the newest reading for the card; true if this one is it. */
+  noteLatest(point) {
+    const latest = this.latest;
+    if (latest && (latest.time > point.time || latest.public_id === point.public_id)) return false;
+    this.latest = point;
+    return true;
+  }
+
+  /** A reading stamped at or after the seam; false if it is here already. */
+  add(point) {
+    if (this.recent.has(point.public_id)) return false;
+    this.recent.add(point.public_id);
+    this.recentOrder.push(point.public_id);
+    if (this.recentOrder.length > 2 * this.capacity) this.recent.delete(this.recentOrder.shift());
+    const points = this.points;
+    if (points.length >= this.capacity && point.time < points[0].time) {
+      this.fold(point);
+      return true;
+    }
+    let index = points.length;
+    while (index > 0 && points[index - 1].time > point.time) index -= 1;
+    points.splice(index, 0, point);
+    if (points.length > this.capacity) this.fold(points.shift());
+    return true;
+  }
+
+  fold(point) {
+    const t = Math.floor(point.time / this.bucketMs) * this.bucketMs;  // as the API's buckets: from 1970
+    this.mergeBucket({ t, min: point.value, max: point.value, sum: point.value, count: 1, last: point.value,
+      lastTime: point.time });
+  }
+
+  /** /datapoints/series' buckets of this event, all before the seam. */
+  addBuckets(buckets, bucketSeconds, seam) {
+    this.bucketMs = bucketSeconds * 1000;
+    for (const bucket of buckets) {
+      const t = Date.parse(bucket.t);
+      this.mergeBucket({ t, min: bucket.min, max: bucket.max, sum: bucket.avg * bucket.count, count: bucket.count,
+        last: bucket.last, lastTime: Math.min(t + this.bucketMs, seam) - 1 });
+    }
+  }
+
+  mergeBucket(part) {
+    const buckets = this.buckets;
+    let index = buckets.length;
+    while (index > 0 && buckets[index - 1].t > part.t) index -= 1;
+    const same = buckets[index - 1];
+    if (same?.t === part.t) {
+      same.min = Math.min(same.min, part.min);
+      same.max = Math.max(same.max, part.max);
+      same.sum += part.sum;
+      same.count += part.count;
+      if (part.lastTime >= same.lastTime) Object.assign(same, { last: part.last, lastTime: part.lastTime });
+    } else {
+      buckets.splice(index, 0, part);
+    }
+    this.bucketed += part.count;
+  }
+
+  /** Forgets what is older than `start`, where the window now begins. */
+  slide(start) {
+    let gone = 0;
+    while (gone < this.buckets.length && this.buckets[gone].t + this.bucketMs <= start) {
+      this.bucketed -= this.buckets[gone].count;
+      gone += 1;
+    }
+    this.buckets.splice(0, gone);
+    gone = 0;
+    while (gone < this.points.length && this.points[gone].time < start) gone += 1;
+    this.points.splice(0, gone);
+  }
+
+  /** uPlot's columns: time (s), the band's top and bottom, and the line (bucket means, then the readings). */
+  columns() {
+    const { buckets, points } = this;
+    const size = buckets.length + points.length;
+    const time = new Float64Array(size), high = new Float64Array(size), low = new Float64Array(size),
+      line = new Float64Array(size);
+    buckets.forEach((bucket, at) => {
+      time[at] = bucket.t / 1000;
+      high[at] = bucket.max;
+      low[at] = bucket.min;
+      line[at] = bucket.sum / bucket.count;
+    });
+    points.forEach((point, offset) => {
+      const at = buckets.length + offset;
+      time[at] = point.time / 1000;
+      high[at] = low[at] = line[at] = point.value;
+    });
+    return [time, high, low, line];
   }
 }
 
@@ -43,8 +184,10 @@ export function useRealtimeDatapoints({
     unauthorized: false,
     cursor: null,
   });
-  const datapoints = shallowReactive({});
-  const retained = new Set();
+  const series = shallowReactive({});  // event public id -> LiveSeries
+  const seam = Date.now() - SEAM_MARGIN_MS;
+  const bucketMs = Math.ceil(LIVE_WINDOW_MS / 1000 / LIVE_BUCKETS) * 1000;  // as /datapoints/series chooses it
+  const changed = new Set();  // LiveSeries to publish at the next frame
   const timers = new Set();
   const requests = new Set();
   let socket = null;
@@ -52,8 +195,12 @@ export function useRealtimeDatapoints({
   let streamCursorTrusted = false;
   let pollTimer = null;
   let history = null;
+  let seeded = false;
   let catchingUp = null;
   let catchUpAgain = false;
+  let frame = null;
+  let flushing = false;
+  let arrivedAt = null;
   let stopped = false;
 
   function later(callback, ms) {
@@ -68,24 +215,45 @@ export function useRealtimeDatapoints({
     if (!stopped) state.lastError = `${context}: ${error.message}`;
   }
 
+  function seriesOf(event) {
+    return series[event] ??= new LiveSeries(event, env.chartPoints, bucketMs);
+  }
+
+  // Readings are taken in at once (so that every repeat is known), and shown at the next animation
+  // frame: however fast they come, each chart and card changes at most once per frame.
   function merge(incoming) {
-    const changed = new Map();
+    const windowStart = Date.now() - LIVE_WINDOW_MS;
     for (const { cursor, ...datapoint } of incoming) {
-      if (retained.has(datapoint.public_id)) continue;
-      retained.add(datapoint.public_id);
-      const event = datapoint.event_public_id;
-      if (!changed.has(event)) changed.set(event, [...(datapoints[event] ?? [])]);
-      const points = changed.get(event);
       const point = { ...datapoint, time: Date.parse(datapoint.timestamp) };
-      let index = points.length;
-      while (index > 0 && points[index - 1].time > point.time) index -= 1;
-      points.splice(index, 0, point);
+      if (!Number.isFinite(point.time)) continue;
+      const live = seriesOf(point.event_public_id);
+      let fresh = live.noteLatest(point);
+      if (point.time >= seam && point.time >= windowStart && live.add(point)) fresh = true;
+      if (fresh) {
+        changed.add(live);
+        arrivedAt = Date.now();
+      }
     }
-    for (const [event, points] of changed) {
-      for (const dropped of points.splice(0, points.length - env.chartPoints)) retained.delete(dropped.public_id);
-      datapoints[event] = points;
+    if (changed.size) publishSoon();
+  }
+
+  function publishSoon() {
+    if (flushing || stopped) return;
+    flushing = true;
+    if (typeof requestAnimationFrame === "function") frame = requestAnimationFrame(publish);
+    else later(publish, FRAME_MS);
+  }
+
+  function publish() {
+    flushing = false;
+    frame = null;
+    const windowStart = Date.now() - LIVE_WINDOW_MS;
+    for (const live of changed) {
+      live.slide(windowStart);
+      live.version.value += 1;
     }
-    if (changed.size) state.lastDataAt = Date.now();
+    changed.clear();
+    if (arrivedAt !== null) state.lastDataAt = arrivedAt;
   }
 
   function refuse(reason) {
@@ -103,21 +271,78 @@ export function useRealtimeDatapoints({
       const headers = token ? { Authorization: `Bearer ${token}` } : {};
       const response = await fetch(`${env.apiBaseUrl}${path}`, { headers, signal: controller.signal });
       if (response.status === 401) refuse("token refused: HTTP 401");
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      if (!response.ok) throw Object.assign(new Error(`HTTP ${response.status}`), { status: response.status });
       return await response.json();
     } finally {
       requests.delete(controller);
     }
   }
 
+  // The cursor the catch-up starts from (a page of one is the cheapest answer that carries one), and
+  // each event's newest reading for the cards; then, once, the charts' history (see "The seam").
   async function loadHistory() {
-    const [page, latest] = await Promise.all([
-      getJson(`/datapoints?page_size=${env.chartPoints}`),
-      getJson("/datapoints/latest"),
-    ]);
+    const [page, latest] = await Promise.all([getJson("/datapoints?page_size=1"), getJson("/datapoints/latest")]);
     if (stopped) return;
-    merge([...page.data.reverse(), ...latest.data]); // oldest first: each insert then lands at the end
+    merge(latest.data);
     state.cursor = page.cursor;
+    if (seeded) return;
+    seeded = true;
+    const recent = latest.data.filter((datapoint) => Date.parse(datapoint.timestamp) >= seam - LIVE_WINDOW_MS);
+    keepTrying(loadSinceSeam);
+    keepTrying(bucketLoader(recent.map((datapoint) => datapoint.event_public_id)));
+  }
+
+  function keepTrying(task) {
+    task().catch((error) => {
+      note("history failed", error);
+      if (!stopped) later(() => keepTrying(task), env.pollIntervalMs);
+    });
+  }
+
+  // Every reading stamped since the seam that committed before the cursor (and some after it), newest first.
+  async function loadSinceSeam() {
+    const since = `/datapoints?from=${encodeURIComponent(new Date(seam).toISOString())}&page_size=${env.pageSize}`;
+    let path = since;
+    while (path) {
+      const page = await getJson(path);
+      if (stopped) return;
+      merge(page.data);
+      path = page.next_before ? `${since}&before=${encodeURIComponent(page.next_before)}` : null;
+    }
+  }
+
+  // Each event's buckets over [seam - 15 min, seam), per event, up to SERIES_EVENTS events a request;
+  // each answer is taken in once, so a retry asks only for the events still missing. An event deleted
+  // meanwhile makes its request fail with 404: then they are asked for one by one, and it is left out.
+  function bucketLoader(events) {
+    const missing = [...events];
+    let perRequest = SERIES_EVENTS;
+    return async () => {
+      while (missing.length && !stopped) {
+        const asked = missing.slice(0, perRequest);
+        const query = new URLSearchParams(asked.map((event) => ["event_public_id", event]));
+        query.append("from", new Date(seam - LIVE_WINDOW_MS).toISOString());
+        query.append("to", new Date(seam).toISOString());
+        query.append("points", String(LIVE_BUCKETS));
+        let answer;
+        try {
+          answer = await getJson(`/datapoints/series?${query}`);
+        } catch (error) {
+          if (error.status !== 404) throw error;
+          if (asked.length === 1) missing.shift();
+          perRequest = 1;
+          continue;
+        }
+        if (stopped) return;
+        for (const event of asked) {
+          const live = seriesOf(event);
+          live.addBuckets(answer.series[event] ?? [], answer.bucket_seconds, seam);
+          changed.add(live);
+        }
+        missing.splice(0, asked.length);
+        publishSoon();
+      }
+    };
   }
 
   // Shared while in flight, forgotten on failure so the next catch-up asks again.
@@ -263,6 +488,7 @@ export function useRealtimeDatapoints({
     for (const timer of timers) clearTimeout(timer);
     timers.clear();
     stopPolling();
+    if (frame !== null) cancelAnimationFrame(frame);
     for (const controller of requests) controller.abort();
     if (socket) {
       socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
@@ -276,5 +502,5 @@ export function useRealtimeDatapoints({
   connect();
   ensureHistory().catch((error) => note("history failed", error));
 
-  return { state: readonly(state), datapoints, stop };
+  return { state: readonly(state), series, stop };
 }

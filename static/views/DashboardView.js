@@ -3,10 +3,10 @@ import { computed, onMounted, reactive, ref, watch } from "vue";
 import env from "../env.js";
 import { api, query } from "../api.js";
 import { useNow } from "../clock.js";
-import { formatAge, formatValue } from "../format.js";
 import { useRealtimeDatapoints } from "../realtime.js";
 import { session, signOut } from "../session.js";
 import ConnectionIndicator from "../components/ConnectionIndicator.js";
+import EventCard from "../components/EventCard.js";
 import EventChart from "../components/EventChart.js";
 import ExperimentPanel from "../components/ExperimentPanel.js";
 import HistoryChart from "../components/HistoryChart.js";
@@ -17,9 +17,9 @@ const SERIES_POINTS = 600;  // about one bucket per horizontal pixel of a chart
 const SERIES_EVENTS = 100;  // events per /datapoints/series request
 
 export default {
-  components: { ConnectionIndicator, EventChart, ExperimentPanel, HistoryChart, RangePicker },
+  components: { ConnectionIndicator, EventCard, EventChart, ExperimentPanel, HistoryChart, RangePicker },
   setup() {
-    const { state, datapoints } = useRealtimeDatapoints({
+    const { state, series } = useRealtimeDatapoints({
       env,
       token: session.token,
       onUnauthorized: () => signOut("Your session has ended: please sign in again."),
@@ -37,19 +37,24 @@ export default {
       }
     });
 
-    // Events created after the page loaded still get a card once their data arrives.
+    // Events created after the page loaded still get a card once their data arrives. This list changes
+    // only with the events: each card and chart follows its own event's data (see EventCard).
     const cards = computed(() => {
       const known = new Map(events.value.map((event) => [event.public_id, event]));
-      for (const id of Object.keys(datapoints)) {
+      for (const id of Object.keys(series)) {
         if (!known.has(id)) known.set(id, { public_id: id, name: id, unit: "" });
       }
-      return [...known.values()].map((event) => {
-        const points = datapoints[event.public_id] ?? [];
-        return { event, points, latest: points.at(-1) ?? null };
-      });
+      return [...known.values()].map((event) => ({ event, live: series[event.public_id] ?? null }));
     });
-    const newest = computed(() => cards.value.reduce(
-      (found, card) => (card.latest && (!found || card.latest.time > found.time) ? card.latest : found), null));
+    // The experiment of the newest reading: worked out at most once per frame, re-rendering only when it changes.
+    const seenExperiment = computed(() => {
+      let newest = null;
+      for (const live of Object.values(series)) {
+        live.version.value;
+        if (live.latest && (!newest || live.latest.time > newest.time)) newest = live.latest;
+      }
+      return newest?.experiment_public_id ?? null;
+    });
 
     // Looking back: every chart shows one span, read as buckets from /datapoints/series.
     const range = ref("live");
@@ -107,13 +112,13 @@ export default {
       localStorage.setItem(HIDDEN_CHARTS_KEY, JSON.stringify([...next]));
     }
 
-    return { state, now, cards, newest, hidden, loadError, toggleChart, formatAge, formatValue,
-             range, history, showCustom, zoom, resetZoom };
+    return { state, now, cards, seenExperiment, hidden, loadError, toggleChart, range, history, showCustom, zoom,
+             resetZoom };
   },
   template: `
     <main class="dashboard">
       <div class="toolbar">
-        <ExperimentPanel :seen-experiment="newest?.experiment_public_id ?? null" />
+        <ExperimentPanel :seen-experiment="seenExperiment" />
         <ConnectionIndicator :state="state" :now="now" />
       </div>
       <div class="toolbar">
@@ -127,20 +132,13 @@ export default {
         No events yet. Create one (<code>app.py event add</code> or the API) and start a controller.
       </p>
       <section class="cards">
-        <article v-for="card in cards" :key="card.event.public_id" class="card panel" :data-event="card.event.public_id">
-          <header>
-            <span class="name" :title="card.event.public_id">{{ card.event.name }}</span>
-            <label class="muted small"><input type="checkbox" :checked="!hidden.has(card.event.public_id)"
-              @change="toggleChart(card.event.public_id)"> chart</label>
-          </header>
-          <div><span class="value">{{ formatValue(card.latest?.value) }}</span> <span class="unit">{{ card.event.unit }}</span></div>
-          <div class="muted small age">{{ card.latest ? formatAge(card.latest.time, now) : "no data yet" }}</div>
-        </article>
+        <EventCard v-for="card in cards" :key="card.event.public_id" :event="card.event" :live="card.live" :now="now"
+          :charted="!hidden.has(card.event.public_id)" @toggle-chart="toggleChart" />
       </section>
       <section class="charts" v-if="range === 'live'">
         <template v-for="card in cards" :key="card.event.public_id">
           <EventChart v-if="!hidden.has(card.event.public_id)" class="panel" :event-id="card.event.public_id"
-            :label="card.event.name" :unit="card.event.unit" :points="card.points" />
+            :label="card.event.name" :unit="card.event.unit" :live="card.live" :now="now" />
         </template>
       </section>
       <section class="charts" v-else-if="history.span">

@@ -64,9 +64,10 @@ export function fakeWebSocket() {
 
 /**
  * The datapoints API over a commit log. A point's cursor is its position in the log, so `after=n`
- * returns what was committed after the n-th point. Requests of a kind ("page", "latest", "after")
- * can be made to fail with a status, or held until released; like a real server, a held request
- * answers with the log as it was when the request arrived.
+ * returns what was committed after the n-th point. Requests of a kind ("page": the newest first;
+ * "since": the same from a time on, paged with `before`; "latest"; "after"; "series": buckets per
+ * event) can be made to fail with a status, or held until released; like a real server, a held
+ * request answers with the log as it was when the request arrived.
  */
 export function fakeServer(committed = []) {
   const log = [];
@@ -74,6 +75,7 @@ export function fakeServer(committed = []) {
   const holding = new Set();
   const held = [];
   const requests = [];
+  const deleted = new Set();  // events the series endpoint answers 404 for
 
   function commit(...points) {
     return points.map((datapoint) => {
@@ -96,14 +98,57 @@ export function fakeServer(committed = []) {
       const rows = log.slice(Number(after), Number(after) + limit);
       return [200, { data: rows, cursor: rows.at(-1)?.cursor ?? after, has_more: rows.length === limit }];
     }
+    if (kind === "series") {
+      const unknown = query.getAll("event_public_id").find((event) => deleted.has(event));
+      if (unknown) return [404, { error: { code: 404, message: `no event ${unknown}` } }];
+      return [200, series(query)];
+    }
     const size = Number(query.get("page_size"));
-    return [200, { page: 1, page_size: size, total: log.length, data: log.slice(-size).reverse(),
-                   cursor: String(log.length) }];
+    const from = query.has("from") ? Date.parse(query.get("from")) : -Infinity;
+    const newestFirst = log.map((datapoint, at) => ({ datapoint, at, time: Date.parse(datapoint.timestamp) }))
+      .filter(({ time }) => time >= from)
+      .sort((a, b) => b.time - a.time || b.at - a.at)
+      .map(({ datapoint }) => datapoint);
+    const skip = Number(query.get("before") ?? 0);  // a real next_before is a keyset; here, rows to skip
+    const more = newestFirst.length > skip + size;
+    return [200, { page_size: size, data: newestFirst.slice(skip, skip + size),
+                   next_before: more ? String(skip + size) : null, cursor: String(log.length) }];
+  }
+
+  // Buckets as the server makes them: equal widths from 1970, [from, to), exact min, max, mean, last, count.
+  function series(query) {
+    const from = Date.parse(query.get("from")), to = Date.parse(query.get("to"));
+    const width = Math.ceil((to - from) / 1000 / Number(query.get("points")));
+    const answer = {};
+    for (const event of query.getAll("event_public_id")) {
+      const buckets = new Map();
+      for (const datapoint of log) {
+        const time = Date.parse(datapoint.timestamp);
+        if (datapoint.event_public_id !== event || time < from || time >= to) continue;
+        const t = Math.floor(time / 1000 / width) * width * 1000;
+        const bucket = buckets.get(t) ?? { t, min: Infinity, max: -Infinity, sum: 0, count: 0, lastTime: -Infinity };
+        Object.assign(bucket, { min: Math.min(bucket.min, datapoint.value), max: Math.max(bucket.max, datapoint.value),
+          sum: bucket.sum + datapoint.value, count: bucket.count + 1 });
+        if (time >= bucket.lastTime) Object.assign(bucket, { last: datapoint.value, lastTime: time });
+        buckets.set(t, bucket);
+      }
+      answer[event] = [...buckets.values()].sort((a, b) => a.t - b.t).map((bucket) => ({
+        t: new Date(bucket.t).toISOString(), min: bucket.min, max: bucket.max, avg: bucket.sum / bucket.count,
+        last: bucket.last, count: bucket.count }));
+    }
+    return { from: query.get("from"), to: query.get("to"), bucket_seconds: width, series: answer };
+  }
+
+  function kindOf(pathname, searchParams) {
+    if (pathname.endsWith("/latest")) return "latest";
+    if (pathname.endsWith("/series")) return "series";
+    if (searchParams.has("after")) return "after";
+    return searchParams.has("from") ? "since" : "page";
   }
 
   function fetch(url, { headers = {}, signal } = {}) {
     const { pathname, searchParams } = new URL(url);
-    const kind = pathname.endsWith("/latest") ? "latest" : searchParams.has("after") ? "after" : "page";
+    const kind = kindOf(pathname, searchParams);
     const request = { url, kind, headers, signal };
     requests.push(request);
     const [status, body] = answer(kind, searchParams);
@@ -133,6 +178,9 @@ export function fakeServer(committed = []) {
     hold(kind) {
       holding.add(kind);
     },
+    deleteEvent(event) {
+      deleted.add(event);
+    },
     release(kind) {
       holding.delete(kind);
       for (const waiting of held.filter((request) => request.kind === kind)) {
@@ -159,8 +207,14 @@ export async function advance(ms, step = ms) {
   }
 }
 
+/** The clock starts at START: point(n) is stamped n seconds later, after the seam (SEAM_MARGIN_MS before START). */
 export function enableTimers() {
-  mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: START + 3600 * 1000 });
+  mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"], now: START });
+}
+
+/** Let the composable publish what came in: charts and cards change once per animation frame. */
+export async function nextFrame() {
+  await advance(16);
 }
 
 const running = [];
@@ -199,4 +253,9 @@ export async function failUntilPolling(live) {
 
 export function ids(points = []) {
   return points.map((datapoint) => datapoint.public_id);
+}
+
+/** The readings an event's Live chart holds as themselves (not in buckets). */
+export function shown(live, event = "evt_a") {
+  return ids(live.series[event]?.points);
 }

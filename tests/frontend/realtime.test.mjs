@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
-import { computed } from "vue";
+import { watch } from "vue";
 
-import { useRealtimeDatapoints } from "../../static/realtime.js";
+import { SEAM_MARGIN_MS, useRealtimeDatapoints } from "../../static/realtime.js";
 import {
-  advance, ENV, enableTimers, failUntilPolling, fakeServer, fakeWebSocket, ids, point, settle, start, stopAll,
+  advance, ENV, enableTimers, failUntilPolling, fakeServer, fakeWebSocket, nextFrame, point, settle, shown, START,
+  start, stopAll,
 } from "./fakes.mjs";
 
 beforeEach(enableTimers);
@@ -14,7 +15,7 @@ afterEach(() => {
 });
 
 describe("starting", () => {
-  test("opens the stream and loads history and latest values, merged without duplicates", async () => {
+  test("opens the stream, loads the cursor, latest values and readings since the seam, without doubles", async () => {
     const quiet = point(1, { event: "evt_b" });
     const live = start({ committed: [quiet, point(2), point(3), point(4), point(5), point(6)] });
     assert.equal(live.sockets.length, 1);
@@ -24,11 +25,15 @@ describe("starting", () => {
     assert.equal(live.state.maxAttempts, 3);
     await settle();
 
-    const page = live.server.requests.find((request) => request.kind === "page");
-    assert.equal(page.url, `${live.env.apiBaseUrl}/datapoints?page_size=${live.env.chartPoints}`);
+    const [cursor, since] = ["page", "since"].map((kind) => live.server.requests.find((asked) => asked.kind === kind));
+    assert.equal(cursor.url, `${live.env.apiBaseUrl}/datapoints?page_size=1`);
+    const seam = new Date(START - SEAM_MARGIN_MS).toISOString();
+    assert.equal(since.url, `${live.env.apiBaseUrl}/datapoints?from=${encodeURIComponent(seam)}&page_size=3`);
+    assert.equal(live.server.count("since"), 2, "the readings since the seam, paged with before=");
     assert.equal(live.server.count("latest"), 1);
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_2", "dp_3", "dp_4", "dp_5", "dp_6"]);
-    assert.deepEqual(live.datapoints.evt_b, [{ ...quiet, time: Date.parse(quiet.timestamp) }]);
+    assert.deepEqual(shown(live), ["dp_2", "dp_3", "dp_4", "dp_5", "dp_6"]);
+    assert.deepEqual(live.series.evt_b.points, [{ ...quiet, time: Date.parse(quiet.timestamp) }]);
+    assert.deepEqual(live.series.evt_b.latest, live.series.evt_b.points[0]);
     assert.equal(live.state.cursor, "6");
   });
 
@@ -42,14 +47,16 @@ describe("starting", () => {
     assert.equal(server.requests.length, 0);
   });
 
-  test("records when data last arrived", async () => {
+  test("records when data last arrived, shown at the next frame", async () => {
     const live = start();
     await settle();
     assert.equal(live.state.lastDataAt, null);
     await advance(1234);
     live.socket().open();
+    const arrived = Date.now();
     live.socket().deliver({ ...point(1), cursor: "1" });
-    assert.equal(live.state.lastDataAt, Date.now());
+    await nextFrame();
+    assert.equal(live.state.lastDataAt, arrived);
   });
 
   test("a failed history load is recorded and tried again before the catch-up, never polling from no cursor", async () => {
@@ -64,7 +71,7 @@ describe("starting", () => {
     live.socket().open();
     await settle();
     assert.equal(live.server.count("page"), 2);
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_1", "dp_2"]);
+    assert.deepEqual(shown(live), ["dp_1", "dp_2"]);
     assert.ok(live.server.requests.every((request) => !request.url.includes("after=null")));
     assert.equal(live.server.requests.at(-1).url, `${live.env.apiBaseUrl}/datapoints?after=2&limit=3`);
   });
@@ -151,7 +158,7 @@ describe("falling back to polling", () => {
     assert.equal(live.server.count("after"), 1);
     await advance(1);
     assert.equal(live.server.requests.at(-1).url, `${live.env.apiBaseUrl}/datapoints?after=1&limit=3`);
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_1", "dp_2", "dp_3"]);
+    assert.deepEqual(shown(live), ["dp_1", "dp_2", "dp_3"]);
     assert.equal(live.state.cursor, "3");
 
     await advance(live.env.pollIntervalMs);
@@ -197,7 +204,7 @@ describe("falling back to polling", () => {
     live.server.commit(point(2));
     await advance(live.env.pollIntervalMs);
     assert.equal(live.server.count("after"), 2);
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_1", "dp_2"]);
+    assert.deepEqual(shown(live), ["dp_1", "dp_2"]);
   });
 
   test("a catch-up asked for while a poll runs runs again after it, so nothing committed meanwhile is missed", async () => {
@@ -213,7 +220,7 @@ describe("falling back to polling", () => {
     live.server.release("after");
     await settle();
     assert.equal(live.server.count("after"), polls + 1);
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_1", "dp_2"]);
+    assert.deepEqual(shown(live), ["dp_1", "dp_2"]);
     assert.equal(live.state.cursor, "2");
   });
 
@@ -267,11 +274,11 @@ describe("merging datapoints", () => {
     const streamed = live.server.commit(point(5), point(6));
     for (const datapoint of streamed) live.socket().deliver(datapoint);
     live.socket().deliver(streamed[0]);
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_1", "dp_2", "dp_3", "dp_5", "dp_6"]);
+    assert.deepEqual(shown(live), ["dp_1", "dp_2", "dp_3", "dp_5", "dp_6"]);
 
     live.server.release("after");
     await settle();
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_2", "dp_3", missed.public_id, "dp_5", "dp_6"]);
+    assert.deepEqual(shown(live), ["dp_2", "dp_3", missed.public_id, "dp_5", "dp_6"]);
   });
 
   test("the cursor follows stream messages only once the catch-up after opening has finished", async () => {
@@ -333,7 +340,7 @@ describe("merging datapoints", () => {
     live.server.recover("after");
     live.server.commit(point(2));
     await advance(live.env.pollIntervalMs);
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_1", "dp_2"]);
+    assert.deepEqual(shown(live), ["dp_1", "dp_2"]);
     const [third] = live.server.commit(point(3));
     live.socket().deliver(third);
     assert.equal(live.state.cursor, "3");
@@ -352,18 +359,28 @@ describe("merging datapoints", () => {
 
     live.server.commit(point(4));
     await failUntilPolling(live);
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_1", "dp_2", "dp_3", "dp_4"]);
+    assert.deepEqual(shown(live), ["dp_1", "dp_2", "dp_3", "dp_4"]);
     assert.equal(live.state.cursor, "4");
   });
 
-  test("each event keeps at most chartPoints points, dropping the oldest", async () => {
+  test("each event keeps its newest chartPoints readings as they are and folds older ones into buckets", async () => {
     const live = start();
     live.socket().open();
     await settle();
-    for (let n = 1; n <= 7; n += 1) live.socket().deliver(point(n));
+    for (let n = 1; n <= 7; n += 1) live.socket().deliver(point(n, { second: 2 * n }));
     live.socket().deliver(point(8, { event: "evt_b" }));
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_3", "dp_4", "dp_5", "dp_6", "dp_7"]);
-    assert.deepEqual(ids(live.datapoints.evt_b), ["dp_8"]);
+    assert.deepEqual(shown(live), ["dp_3", "dp_4", "dp_5", "dp_6", "dp_7"]);
+    assert.deepEqual(live.series.evt_a.buckets.map(({ t, min, max, count, last }) => ({ t, min, max, count, last })), [
+      { t: START + 2000, min: 1, max: 1, count: 1, last: 1 },
+      { t: START + 4000, min: 2, max: 2, count: 1, last: 2 },
+    ]);
+    assert.equal(live.series.evt_a.count, 7);
+    assert.deepEqual(shown(live, "evt_b"), ["dp_8"]);
+
+    live.socket().deliver(point(1, { second: 2 }));  // a repeat of a reading that is in a bucket now
+    live.socket().deliver(point(0, { second: 5 }));  // older than every reading kept as itself: into its bucket
+    assert.equal(live.series.evt_a.count, 8);
+    assert.deepEqual(live.series.evt_a.buckets.map(({ count, sum }) => [count, sum]), [[1, 1], [2, 2]]);
   });
 
   test("points are kept in time order whatever order they arrive in", async () => {
@@ -373,23 +390,30 @@ describe("merging datapoints", () => {
     for (const [n, second] of [[1, 10], [2, 30], [3, 20], [4, 5], [5, 40]]) {
       live.socket().deliver(point(n, { second }));
     }
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_4", "dp_1", "dp_3", "dp_2", "dp_5"]);
-    const times = live.datapoints.evt_a.map((datapoint) => datapoint.time);
+    assert.deepEqual(shown(live), ["dp_4", "dp_1", "dp_3", "dp_2", "dp_5"]);
+    const times = live.series.evt_a.points.map((datapoint) => datapoint.time);
     assert.deepEqual(times, [...times].sort((a, b) => a - b));
   });
 
-  test("a change replaces the event's array, so views depending on it update", async () => {
+  test("views depending on an event see its changes once per animation frame, however many readings came", async () => {
     const live = start();
     live.socket().open();
     await settle();
-    const count = computed(() => live.datapoints.evt_a?.length ?? 0);
     live.socket().deliver(point(1));
-    const before = live.datapoints.evt_a;
-    assert.equal(count.value, 1);
-    live.socket().deliver(point(2));
-    assert.notEqual(live.datapoints.evt_a, before);
-    assert.equal(before.length, 1);
-    assert.equal(count.value, 2);
+    await nextFrame();
+    const seen = [];
+    const stopWatching = watch(() => live.series.evt_a.version.value, () => seen.push(live.series.evt_a.count),
+      { flush: "sync" });
+    for (let n = 2; n <= 4; n += 1) live.socket().deliver(point(n));
+    live.socket().deliver(point(5, { event: "evt_b" }));
+    assert.deepEqual(seen, []);
+    await nextFrame();
+    assert.deepEqual(seen, [4]);
+    live.socket().deliver(point(3));  // a repeat changes nothing
+    await nextFrame();
+    assert.deepEqual(seen, [4]);
+    assert.equal(live.series.evt_b.version.value, 1);
+    stopWatching();
   });
 
   test("messages that are not datapoints are ignored and recorded", async () => {
@@ -401,9 +425,116 @@ describe("merging datapoints", () => {
       assert.equal(live.state.lastError, "stream sent a message that is not a datapoint");
       live.socket().deliver(point(1));
     }
-    assert.deepEqual(Object.keys(live.datapoints), ["evt_a"]);
-    assert.deepEqual(ids(live.datapoints.evt_a), ["dp_1"]);
+    assert.deepEqual(Object.keys(live.series), ["evt_a"]);
+    assert.deepEqual(shown(live), ["dp_1"]);
     assert.equal(live.state.mode, "websocket");
+  });
+});
+
+describe("Live history from /datapoints/series", () => {
+  const SEAM = START - SEAM_MARGIN_MS;
+  const buckets = (live, event = "evt_a") => live.series[event]?.buckets ?? [];
+  const bucketed = (live, event = "evt_a") => buckets(live, event).reduce((sum, bucket) => sum + bucket.count, 0);
+
+  test("each event's 15 minutes before the seam come as its buckets, never the newest N of all events", async () => {
+    const old = [-800, -600, -300, -60, -10].map((second, n) => point(n + 1, { second }));
+    const busy = Array.from({ length: 12 }, (_, n) => point(100 + n, { event: "evt_b", second: -50 + n }));
+    const gone = point(200, { event: "evt_c", second: -1000 });  // older than the window: no buckets to ask for
+    const live = start({ committed: [gone, ...old, ...busy] });
+    await settle();
+
+    const asked = live.server.requests.filter((request) => request.kind === "series");
+    assert.equal(asked.length, 1);
+    const query = new URL(asked[0].url).searchParams;
+    assert.deepEqual(query.getAll("event_public_id").sort(), ["evt_a", "evt_b"]);
+    assert.equal(query.get("from"), new Date(SEAM - 15 * 60 * 1000).toISOString());
+    assert.equal(query.get("to"), new Date(SEAM).toISOString());
+    assert.equal(query.get("points"), "600");
+    assert.ok(live.server.requests.every((request) => !request.url.includes(`page_size=${live.env.chartPoints}`)));
+
+    assert.equal(bucketed(live), old.length);
+    assert.equal(bucketed(live, "evt_b"), busy.length, "more than chartPoints of them, all there");
+    assert.deepEqual(buckets(live).map((bucket) => bucket.t), old.map((datapoint) => Date.parse(datapoint.timestamp)));
+    assert.deepEqual(shown(live), []);
+    assert.equal(live.series.evt_a.latest.public_id, "dp_5");
+    assert.equal(live.series.evt_c.count, 0);
+    assert.equal(live.series.evt_c.latest.public_id, "dp_200");
+
+    const [time, high, low, line] = live.series.evt_b.columns();
+    assert.ok(time instanceof Float64Array && time.length === buckets(live, "evt_b").length);
+    assert.equal(live.series.evt_b.bucketMs, 2000);  // 15 minutes in 600 buckets, rounded up to whole seconds
+    assert.deepEqual([time[0] * 1000, high[0], low[0], line[0]], [START - 50_000, 101, 100, 100.5]);  // dp_100, dp_101
+  });
+
+  test("live readings are appended after the buckets, with no hole and no double at the seam", async () => {
+    const server = fakeServer([point(1, { second: -300 }), point(2, { second: -2 })]);
+    server.hold("page");  // the cursor: what commits while it is answered comes again in the catch-up
+    const live = start({ server });
+    await settle();
+    const [inFlight, after] = server.commit(point(3, { second: -6 }), point(4, { second: -1 }));
+    server.release("page");
+    await settle();
+    assert.equal(live.state.cursor, "2");
+    assert.equal(bucketed(live), 2, "the buckets, read after the cursor, hold the reading from before the seam");
+    assert.deepEqual(shown(live), ["dp_2", "dp_4"]);
+
+    live.socket().open();  // the catch-up from the cursor brings dp_3 and dp_4 again
+    await settle();
+    assert.equal(server.requests.at(-1).url, `${live.env.apiBaseUrl}/datapoints?after=2&limit=3`);
+    for (const again of [inFlight, after]) live.socket().deliver(again);
+    const [newer] = server.commit(point(5, { second: 1 }));
+    live.socket().deliver(newer);
+    const [late] = server.commit(point(6, { second: -20 }));  // committed 20 s after its time: not drawn in Live
+    live.socket().deliver(late);
+    await nextFrame();
+
+    assert.equal(bucketed(live), 2);
+    assert.deepEqual(shown(live), ["dp_2", "dp_4", "dp_5"]);
+    assert.equal(live.series.evt_a.count, server.log.length - 1);
+    assert.equal(live.series.evt_a.latest.public_id, "dp_5");
+    assert.equal(live.series.evt_a.version.value > 0, true);
+  });
+
+  test("a failed series request is tried again, and its buckets are counted once", async () => {
+    const server = fakeServer([point(1, { second: -100 }), point(2, { event: "evt_b", second: -90 })]);
+    server.fail("series", 503);
+    const live = start({ server });
+    await settle();
+    assert.equal(live.state.lastError, "history failed: HTTP 503");
+    assert.equal(bucketed(live), 0);
+
+    server.recover("series");
+    await advance(live.env.pollIntervalMs);
+    assert.equal(bucketed(live), 1);
+    assert.equal(bucketed(live, "evt_b"), 1);
+    await advance(live.env.pollIntervalMs * 3);
+    assert.equal(server.count("series"), 2);
+    assert.equal(bucketed(live), 1);
+  });
+
+  test("an event deleted before its series was read is left out, and the others still get theirs", async () => {
+    const server = fakeServer(["evt_a", "evt_b", "evt_c"].map((event, n) => point(n + 1, { event, second: -60 })));
+    server.deleteEvent("evt_b");
+    const live = start({ server });
+    await settle();
+    assert.deepEqual(["evt_a", "evt_b", "evt_c"].map((event) => bucketed(live, event)), [1, 0, 1]);
+    assert.equal(server.count("series"), 4, "all three at once, then one by one");
+    await advance(live.env.pollIntervalMs * 3);
+    assert.equal(server.count("series"), 4);
+  });
+
+  test("the window slides: what is older than 15 minutes leaves the chart", async () => {
+    const live = start({ committed: [point(1, { second: -800 }), point(2, { second: -100 })] });
+    live.socket().open();
+    await settle();
+    assert.equal(live.series.evt_a.count, 2);
+
+    await advance(150 * 1000, 30 * 1000);  // the bucket of dp_1 is now more than 15 minutes old
+    live.socket().deliver(point(3, { second: 150 }));
+    await nextFrame();
+    assert.deepEqual(buckets(live).map((bucket) => bucket.count), [1]);
+    assert.equal(live.series.evt_a.count, 2);
+    assert.deepEqual(shown(live), ["dp_3"]);
   });
 });
 
@@ -461,7 +592,7 @@ describe("cleaning up", () => {
     await advance(live.env.streamRetryMs * 10);
     assert.equal(live.sockets.length, 1);
     assert.equal(server.requests.length, 2);
-    assert.deepEqual(Object.keys(live.datapoints), []);
+    assert.deepEqual(Object.keys(live.series), []);
   });
 
   test("unmounting while waiting to reconnect cancels the reconnect", async () => {
@@ -501,7 +632,7 @@ describe("tokens", () => {
     live.socket().open();
     await settle();
     assert.equal(live.socket().url, `${live.env.streamUrl}?token=a%20b%26c%3Dd`);
-    assert.deepEqual(live.server.requests.map((request) => request.kind), ["page", "latest", "after"]);
+    assert.deepEqual(live.server.requests.map((request) => request.kind), ["page", "latest", "since", "after"]);
     for (const request of live.server.requests) assert.equal(request.headers.Authorization, "Bearer a b&c=d");
   });
 
@@ -511,7 +642,7 @@ describe("tokens", () => {
     live.socket().open();
     await settle();
     assert.equal(live.socket().url, live.env.streamUrl);
-    assert.equal(live.server.requests.length, 3);
+    assert.equal(live.server.requests.length, 4);
     for (const request of live.server.requests) assert.equal("Authorization" in request.headers, false);
   });
 });
