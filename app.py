@@ -24,6 +24,7 @@ from tornado.httpserver import HTTPServer
 from tornado.httputil import url_concat
 
 import handlers.auth
+import handlers.controllers
 import handlers.datapoints
 import handlers.docs
 import handlers.events
@@ -41,10 +42,13 @@ from handlers.base import NotFoundHandler, SocketHandler
 from handlers.stream import StreamHandler
 from handlers.throttle import LoginThrottle
 from handlers.wire import ConnectionCaps, GuardedHTTPServer
-from models import backup, database, events, retention, roles, tokens, users
+from models import backup, controllers, database, events, presence, retention, revocations, roles, tokens, users
 from models.ingest import IngestQueue
 from models.metrics import Metrics
+from models.presence import PresenceBoard
 from models.relay import Relay
+from models.revocations import RevocationListener
+from models.status import StatusWatcher
 
 log = logging.getLogger("webmacs")
 PURGE_INTERVAL = 3600.0  # seconds between retention purges
@@ -54,7 +58,8 @@ FIRST_ADMIN = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 
 HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.metrics, handlers.auth,
-                   handlers.datapoints, handlers.events, handlers.experiments, handlers.docs, handlers.pages)
+                   handlers.datapoints, handlers.events, handlers.experiments, handlers.controllers, handlers.docs,
+                   handlers.pages)
 
 
 class WebMACS(tornado.web.Application):
@@ -72,6 +77,13 @@ class WebMACS(tornado.web.Application):
                       if settings.broadcast_across_processes else None)
         self.ingest = IngestQueue(db, on_committed=broadcast, metrics=self.metrics,
                                   announce=None if self.relay is None else self.relay.published)
+        # Always on (one connection): a revocation by another process or by `app.py controller revoke`
+        # closes this process's sockets too.
+        self.presence = PresenceBoard(db, settings.heartbeat_interval)
+        self.status = StatusWatcher(db, self.presence.expiry, send=StreamHandler.broadcast_status,
+                                    wanted=StreamHandler.status_wanted)
+        self.revocations = RevocationListener(database_url, db, close=SocketHandler.close_revoked,
+                                              held_token_ids=SocketHandler.held_token_ids)
         self.login_throttle = LoginThrottle()
         self.subscribers_cut_off = 0
         self.sockets_refused = 0  # WebSocket upgrades over the per-address cap behind a proxy
@@ -106,6 +118,9 @@ class WebMACS(tornado.web.Application):
     async def start(self) -> None:
         if self.relay is not None:
             await self.relay.start(settled=self.ingest.written)
+        await self.revocations.start()
+        self.presence.start()
+        self.status.start()
         self._purging = asyncio.ensure_future(self._purge_regularly())
 
     async def stop(self) -> None:
@@ -119,6 +134,14 @@ class WebMACS(tornado.web.Application):
             await self._purging  # ends after the batch it is on
         if self.relay is not None:
             await self.relay.stop()
+        await self.revocations.stop()
+        await self.presence.stop()
+        await self.status.stop()
+
+    async def revoked(self, token_id: str) -> None:
+        """A token was revoked: close its sockets here now, and have every other process close its own."""
+        SocketHandler.close_revoked(token_id)
+        await revocations.announce(self.db, token_id)
 
     async def _purge_regularly(self) -> None:
         """Retention: a purge at start, then every PURGE_INTERVAL, until stop()."""
@@ -314,8 +337,11 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
         print("then applied: " + ", ".join(applied) if applied else "schema is up to date")
     elif args.command == "event":
         event = asyncio.run(_with_pool(url, lambda db: events.upsert_event(
-            db, args.public_id, name=args.name or args.public_id, unit=args.unit, type=args.type)))
+            db, args.public_id, name=args.name or args.public_id, unit=args.unit, type=args.type,
+            stale_after=args.stale_after)))
         print(json.dumps(event, ensure_ascii=False))
+    elif args.command == "controller":
+        return _controller_command(args, settings, url)
     elif args.command == "user":
         if not users.EMAIL.match(args.email.strip()):
             print(f"error: {args.email!r} is not an e-mail address", file=sys.stderr)
@@ -334,6 +360,36 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
             print(f"error: {error}", file=sys.stderr)
             return 1
         print(json.dumps(user))
+    return 0
+
+
+def _controller_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
+    if args.action == "add":
+        try:
+            events, prefix = controllers.check_scope(args.events.split(",") if args.events else None, args.prefix)
+        except controllers.ScopeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        controller, token = asyncio.run(_with_pool(url, lambda db: controllers.add_controller(
+            db, settings.jwt_secret, args.name, events, prefix, args.ttl)))
+        print(f"registered {controller['public_id']} ({controller['name']}); its token follows, shown only now",
+              file=sys.stderr)
+        print(token)
+    elif args.action == "list":
+        expiry = presence.expiry(settings.heartbeat_interval)
+        for controller in asyncio.run(_with_pool(url, lambda db: controllers.list_controllers(db, expiry))):
+            print(json.dumps(controller, ensure_ascii=False))
+    elif args.action == "revoke":
+        async def revoke(db: momoko.Pool) -> bool:
+            token_id = await controllers.revoke_controller(db, args.public_id)
+            if token_id is not None:
+                await revocations.announce(db, token_id)  # running servers close its sockets
+            return token_id is not None
+
+        if not asyncio.run(_with_pool(url, revoke)):
+            print(f"error: no controller {args.public_id}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.public_id}")
     return 0
 
 
@@ -418,6 +474,8 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="human name (default: the public id)")
     add.add_argument("--unit", default="", help='e.g. "°C"')
     add.add_argument("--type", default="sensor", choices=events.EVENT_TYPES)
+    add.add_argument("--stale-after", type=_positive(float), metavar="SECONDS",
+                     help="the event is stale when its newest reading is older than this (default: never)")
 
     user_cmd = commands.add_parser("user", help="manage users who log in to the API and dashboard")
     user_actions = user_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -425,6 +483,21 @@ def _parser() -> argparse.ArgumentParser:
                                                    "WEBMACS_PASSWORD; prints the user as JSON")
     user_add.add_argument("email")
     user_add.add_argument("--role", required=True, choices=roles.USER_ROLES)
+
+    controller_cmd = commands.add_parser("controller", help="register, list and revoke controllers (devices)")
+    controller_actions = controller_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    controller_add = controller_actions.add_parser("add", help="register a controller and print its token (only "
+                                                               "the token, on standard output)")
+    controller_add.add_argument("name", help='what people call it, e.g. "Reactor rig 1"')
+    scope = controller_add.add_mutually_exclusive_group()
+    scope.add_argument("--events", help="the only events it may write, comma-separated (default: any)")
+    scope.add_argument("--prefix", help="or every event whose id starts with this")
+    controller_add.add_argument("--ttl", type=_ttl, default=str(controllers.DEFAULT_TTL),
+                                help=f"its token's lifetime (default {controllers.DEFAULT_TTL // 86400}d)")
+    controller_actions.add_parser("list", help="one JSON line per controller (never a token)")
+    controller_revoke = controller_actions.add_parser("revoke", help="refuse its token from now on; running "
+                                                                     "servers close its sockets")
+    controller_revoke.add_argument("public_id", help="e.g. ctl_4f2a...")
 
     token_cmd = commands.add_parser("token", help="print a signed JWT and nothing else")
     token_cmd.add_argument("--role", required=True, choices=roles.ROLES)

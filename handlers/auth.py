@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.base import ApiError, ApiHandler, SocketHandler, allow
+from handlers.base import ApiError, ApiHandler, allow
 from models import tokens, users
 from models.roles import ADMINS, ROLES
 
@@ -44,7 +44,7 @@ class LogoutHandler(ApiHandler):
     @allow(*ROLES)
     async def post(self) -> None:
         await tokens.revoke_token(self.db, self.principal.token_id, self.principal.expires_at)
-        SocketHandler.close_revoked(self.principal.token_id)
+        await self.app.revoked(self.principal.token_id)
         self.set_status(204)
         self.finish()
 

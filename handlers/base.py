@@ -32,8 +32,10 @@ if TYPE_CHECKING:
     from handlers.throttle import LoginThrottle
     from models.ingest import IngestQueue
     from models.metrics import Metrics
+    from models.presence import PresenceBoard
     from models.relay import Relay
     from models.retention import PurgeResult
+    from models.status import StatusWatcher
 
 log = logging.getLogger("webmacs.handlers")
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
@@ -55,6 +57,8 @@ class Services(Protocol):
     db: momoko.Pool
     ingest: IngestQueue
     relay: Relay | None  # only with BROADCAST_ACROSS_PROCESSES
+    presence: PresenceBoard
+    status: StatusWatcher
     login_throttle: LoginThrottle
     metrics: Metrics
     last_purge: PurgeResult | None
@@ -63,6 +67,8 @@ class Services(Protocol):
 
     @property
     def connections_refused(self) -> int: ...
+
+    async def revoked(self, token_id: str) -> None: ...
 
 
 class ApiError(tornado.web.HTTPError):
@@ -404,6 +410,10 @@ class SocketHandler(AppMixin, OriginCheckedByUs, tornado.websocket.WebSocketHand
     def close_all(cls) -> None:
         for peer in cls.connected():
             peer.close(GOING_AWAY, "server shutting down")
+
+    @classmethod
+    def held_token_ids(cls) -> set[str]:
+        return {peer.current_user.token_id for peer in cls.connected() if peer.current_user is not None}
 
     @classmethod
     def close_revoked(cls, token_id: str) -> None:

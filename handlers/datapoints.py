@@ -25,6 +25,8 @@ class DatapointsHandler(ApiHandler):
         page_size = self.int_argument("page_size", 100, 1, API_PAGE_LIMIT)
         after = self.get_query_argument("after", None)
         if after is not None:
+            if self.get_query_argument("before", None) is not None:
+                raise ApiError(400, "use after or before, not both", {"before": "not with after"})
             try:
                 position = datapoints.parse_cursor(after)
             except ValueError as error:
@@ -60,6 +62,7 @@ class DatapointsHandler(ApiHandler):
             submission = parse_submission(self.body())
         except SubmissionError as error:
             raise ApiError(400, str(error)) from None
+        self.principal.claim(submission)
         receipt = await self.ingest.store(submission)
         if receipt.retry:
             raise ApiError(503, receipt.summary)
@@ -74,7 +77,7 @@ class ExportHandler(ApiHandler):
     @allow(*READERS)
     async def get(self) -> None:
         """The list's selection as CSV, oldest first, streamed however large."""
-        await self.stream_csv("datapoints.csv", ("timestamp", "event", "value", "unit", "experiment"),
+        await self.stream_csv("datapoints.csv", ("timestamp", "event", "value", "unit", "experiment", "stored_by"),
                               datapoints.export_rows(self.db, selection(self), EXPORT_CHUNK_ROWS))
 
 
@@ -133,6 +136,7 @@ def selection(handler: ApiHandler) -> Filters:
         experiment=handler.get_query_argument("experiment_public_id", None),
         since=handler.time_argument("from"),
         until=handler.time_argument("to"),
+        stored_by=handler.get_query_argument("stored_by", None),
     )
 
 

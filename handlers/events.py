@@ -14,7 +14,9 @@ MAX_NAME = 200
 MAX_UNIT = 32
 # Field name -> accepted JSON types. Only these names ever reach SQL as column names.
 FIELDS = {"public_id": str, "name": str, "type": str, "unit": str,
-          "min_value": (int, float, type(None)), "max_value": (int, float, type(None))}
+          "min_value": (int, float, type(None)), "max_value": (int, float, type(None)),
+          "stale_after": (int, float, type(None))}
+MAX_STALE_AFTER = 3650 * 86400  # seconds
 
 
 class EventsHandler(ApiHandler):
@@ -94,6 +96,9 @@ def _problems(fields: dict[str, Any]) -> dict[str, str]:
     for bound in ("min_value", "max_value"):
         if fields.get(bound) is not None and not _finite(fields[bound]):
             problems[bound] = "a finite number or null"
+    stale_after = fields.get("stale_after")
+    if stale_after is not None and not (_finite(stale_after) and 0 < stale_after <= MAX_STALE_AFTER):
+        problems["stale_after"] = f"seconds, more than 0 and at most {MAX_STALE_AFTER}, or null for never"
     low, high = fields.get("min_value"), fields.get("max_value")
     if low is not None and high is not None and not problems and low > high:
         problems["min_value"] = "must not be greater than max_value"

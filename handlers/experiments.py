@@ -68,7 +68,7 @@ class ExportHandler(ApiHandler):
     @allow(*READERS)
     async def get(self, public_id: str) -> None:
         _found(await experiments.get_experiment(self.db, public_id), public_id)
-        await self.stream_csv(f"{public_id}.csv", ("timestamp", "event", "value", "unit"),
+        await self.stream_csv(f"{public_id}.csv", ("timestamp", "event", "value", "unit", "stored_by"),
                               experiments.export_rows(self.db, public_id, EXPORT_CHUNK_ROWS))
 
 

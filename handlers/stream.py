@@ -35,6 +35,7 @@ class StreamHandler(SocketHandler):
     def initialize(self) -> None:
         super().initialize()
         self.events: frozenset[str] | None = None  # None: every event
+        self.wants_status = False  # ?status=1: also typed frames about controllers and stale events
         self._after: int | None = None
         self._query_problem: str | None = None
         # While catching up: live datapoints wait here, to be sent after the database's.
@@ -56,6 +57,11 @@ class StreamHandler(SocketHandler):
             self.events = frozenset(event.strip() for event in events.split(",") if event.strip())
             if not self.events or not all(public_ids.PUBLIC_ID.match(event) for event in self.events):
                 self._query_problem = "events must be a comma-separated list of event ids"
+        status = self.get_query_argument("status", None)
+        if status is not None:
+            self.wants_status = status == "1"
+            if status not in ("0", "1"):
+                self._query_problem = "status must be 1 (or 0)"
         after = self.get_query_argument("after", None)
         if after is not None:
             try:
@@ -76,6 +82,13 @@ class StreamHandler(SocketHandler):
         StreamHandler.subscribers.add(self)
         self.app.metrics.connections_open.labels(self.kind).inc()
         log.info("subscriber %s connected (%d open)", self.peer(), len(self.subscribers))
+        if self.wants_status:
+            try:
+                frames = await self.app.status.snapshot()
+            except UNAVAILABLE:
+                frames = []  # the next change will be told; the datapoints matter more
+            if frames and self in StreamHandler.subscribers:
+                self._deliver(b"".join(text_frame(dumps(frame).encode()) for frame in frames))
         if self._after is not None:
             await self._catch_up(self._after)
 
@@ -152,6 +165,18 @@ class StreamHandler(SocketHandler):
             delivered += count
         if deliveries is not None:
             deliveries.inc(delivered)
+
+    @classmethod
+    def broadcast_status(cls, frames: list[dict[str, Any]]) -> None:
+        """Typed status frames, encoded once, to the subscribers that asked for them."""
+        data = b"".join(text_frame(dumps(frame).encode()) for frame in frames)
+        for subscriber in list(cls.subscribers):
+            if subscriber.wants_status:
+                subscriber._deliver(data)
+
+    @classmethod
+    def status_wanted(cls) -> bool:
+        return any(subscriber.wants_status for subscriber in cls.subscribers)
 
     def _deliver(self, frames: bytes) -> None:
         if self.writer.writing() and self._lagging(len(frames)):

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from handlers.base import SocketHandler
 from models.ingest import Receipt
+from models.presence import Connection
 from models.readings import SubmissionError, parse_submission
 from models.roles import PUBLISHERS
 
@@ -25,6 +26,7 @@ class TelemetryHandler(SocketHandler):
         super().initialize()
         self._unsettled = 0  # readings handed to the ingest queue, not yet committed or failed
         self._resume: asyncio.Future[None] | None = None
+        self._presence: Connection | None = None  # a registered controller's, while open
 
     def open(self) -> None:
         if self.refuse_unauthorized():
@@ -32,18 +34,24 @@ class TelemetryHandler(SocketHandler):
         self.set_nodelay(True)
         TelemetryHandler.controllers.add(self)
         self.app.metrics.connections_open.labels(self.kind).inc()
+        assert self.current_user is not None  # refuse_unauthorized() closed the connection otherwise
+        if self.current_user.controller_id is not None:
+            self._presence = self.app.presence.connected(self.current_user.controller_id, self.request.remote_ip or "")
         log.info("controller %s connected", self.peer())
 
     def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
         if self.current_user is None or self.writer.closed_by_us():
             return None  # sent before our refusal or shutdown close reached the client: never stored
         self.writer.count_as_pong()
+        if self._presence is not None:
+            self._presence.seen()
         try:
             submission = parse_submission(message)
         except SubmissionError as error:
             self.app.metrics.messages_unreadable.inc()
             self._send_error(str(error), [], error.seq, error.has_seq)
             return None
+        self.current_user.claim(submission)
         self._unsettled += len(submission.readings)
         self.ingest.submit(submission, self._answer)
         if self._unsettled > self.config.controller_window:
@@ -52,7 +60,14 @@ class TelemetryHandler(SocketHandler):
             return self._resume
         return None
 
+    def on_pong(self, data: bytes) -> None:
+        if self._presence is not None:
+            self._presence.seen()
+
     def on_close(self) -> None:
+        if self._presence is not None:
+            self.app.presence.disconnected(self._presence)
+            self._presence = None
         if self in TelemetryHandler.controllers:
             TelemetryHandler.controllers.discard(self)
             self.app.metrics.connections_open.labels(self.kind).dec()
@@ -75,6 +90,8 @@ class TelemetryHandler(SocketHandler):
             return
         if receipt.problems:
             self._send_error(receipt.summary, receipt.problems, submission.seq, submission.has_seq)
+        if self._presence is not None and receipt.stored_count:
+            self._presence.stored(receipt.stored_count)
         if submission.has_seq and receipt.stored_count:
             self.writer.send_json({"type": "ack", "seq": submission.seq, "public_ids": receipt.public_ids})
 

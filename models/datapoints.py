@@ -10,9 +10,9 @@ from typing import Any
 import momoko
 from psycopg2.extras import RealDictCursor
 
-from models import rollups
+from models import events, rollups
 from models.database import stream_rows, transaction
-from models.readings import Reading
+from models.readings import NOBODY, Reading, Source
 from models.timestamps import utc_text
 
 PUBLIC_ID_PREFIX = "dp_"  # then the row id in decimal (0005_derived_public_ids.sql says why)
@@ -28,10 +28,10 @@ _INSERT = """
 WITH running AS (
     SELECT id, public_id FROM experiments WHERE stopped_at IS NULL
 ), known AS MATERIALIZED (
-    SELECT e.id AS event_id, r.value, r.recorded_at, r.position,
+    SELECT e.id AS event_id, r.value, r.recorded_at, r.controller_id, r.user_id, r.position,
            row_number() OVER (ORDER BY r.position) - 1 AS place
-    FROM unnest(%s::text[], %s::float8[], %s::timestamptz[])
-         WITH ORDINALITY AS r(event_public_id, value, recorded_at, position)
+    FROM unnest(%s::text[], %s::float8[], %s::timestamptz[], %s::integer[], %s::integer[])
+         WITH ORDINALITY AS r(event_public_id, value, recorded_at, controller_id, user_id, position)
     JOIN events e ON e.public_id = r.event_public_id
 ), first AS MATERIALIZED (
     SELECT webmacs_take_datapoint_ids((SELECT count(*) FROM known)::integer) AS id
@@ -39,8 +39,9 @@ WITH running AS (
     -- Ids in the batch's order, so that they follow it (as the cursor does).
     SELECT first.id + known.place AS id, known.* FROM known, first
 ), inserted AS (
-    INSERT INTO datapoints (id, event_id, experiment_id, value, recorded_at)
-    SELECT n.id, n.event_id, (SELECT id FROM running), n.value, n.recorded_at FROM numbered n ORDER BY n.id
+    INSERT INTO datapoints (id, event_id, experiment_id, value, recorded_at, controller_id, user_id)
+    SELECT n.id, n.event_id, (SELECT id FROM running), n.value, n.recorded_at, n.controller_id, n.user_id
+    FROM numbered n ORDER BY n.id
     RETURNING id, event_id, value, recorded_at
 ), minutes AS (
     -- The series' rollups, in the same transaction: the minutes from the rows, the hours from the
@@ -101,13 +102,22 @@ def _array(elements: Iterable[str]) -> str:
     return "{" + ",".join(elements) + "}"
 
 
-async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading]) -> list[dict[str, Any] | None]:
-    """Store readings in one INSERT; returns, for each reading in order, the datapoint in the
-    stream's shape, or None where its event does not exist and nothing was stored."""
+def _number(number: int | None) -> str:
+    return "NULL" if number is None else str(number)
+
+
+async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading],
+                            sources: Sequence[Source] | None = None) -> list[dict[str, Any] | None]:
+    """Store readings in one INSERT, each with who stored it (`sources`, in the same order; none: nobody
+    known); returns, for each reading in order, the datapoint in the stream's shape, or None where its
+    event does not exist and nothing was stored."""
+    sources = sources or [NOBODY] * len(readings)
     cursor = await db.execute(_INSERT, (
         _array(f'"{r.event_public_id}"' for r in readings),
         _array(repr(r.value) for r in readings),
         _array(r.timestamp for r in readings),
+        _array(_number(source.controller_id) for source in sources),
+        _array(_number(source.user_id) for source in sources),
     ))
     stored: list[dict[str, Any] | None] = [None] * len(readings)
     for position, experiment, row_id, own_base, horizon in cursor.fetchall():
@@ -153,6 +163,7 @@ class Filters:
     experiment: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    stored_by: str | None = None  # a controller's public id, or a user's e-mail address
 
     def sql(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -169,6 +180,9 @@ class Filters:
         if self.until:
             clauses.append("d.recorded_at <= %s")
             params.append(self.until)
+        if self.stored_by:
+            clauses.append(STORED_BY_CONDITION)
+            params += [self.stored_by, self.stored_by]
         return "".join(" AND " + clause for clause in clauses), params
 
 
@@ -177,6 +191,12 @@ _SHAPE = f"""{PUBLIC_ID_SQL} AS public_id, d.value, {utc_text("d.recorded_at")} 
     d.id::text AS cursor"""
 _FROM = """datapoints d JOIN events e ON e.id = d.event_id
     LEFT JOIN experiments x ON x.id = d.experiment_id"""
+# Who stored a datapoint, for the API and the exports (not the stream, whose objects keep the spec's shape).
+STORED_BY = "coalesce(c.public_id, u.email)"
+SOURCES_JOIN = " LEFT JOIN controllers c ON c.id = d.controller_id LEFT JOIN users u ON u.id = d.user_id"
+STORED_BY_CONDITION = ("(d.controller_id = (SELECT id FROM controllers WHERE public_id = %s)"
+                       " OR d.user_id = (SELECT id FROM users WHERE email = %s))")
+_LISTED = f"{_SHAPE}, {STORED_BY} AS stored_by"
 
 
 async def datapoints_after(db: momoko.Pool, after: int, limit: int,
@@ -240,6 +260,9 @@ def _conditions(filters: Filters, before: tuple[int, int] | None) -> tuple[str, 
     if filters.until:
         conditions.append("d.recorded_at <= %s")
         params.append(filters.until)
+    if filters.stored_by:
+        conditions.append(STORED_BY_CONDITION)
+        params += [filters.stored_by, filters.stored_by]
     if before:
         conditions.append("(d.recorded_at, d.id) < (to_timestamp(%s / 1000000.0), %s)")
         params += [before[0], before[1]]
@@ -257,7 +280,7 @@ def _newest_first(event_ids: Sequence[int], filters: Filters, before: tuple[int,
     """
     where, params = _conditions(filters, before)
     shape = (f"SELECT {columns} FROM page d JOIN events e ON e.id = d.event_id"
-             " LEFT JOIN experiments x ON x.id = d.experiment_id ORDER BY d.recorded_at DESC, d.id DESC")
+             f" LEFT JOIN experiments x ON x.id = d.experiment_id{SOURCES_JOIN} ORDER BY d.recorded_at DESC, d.id DESC")
     if filters.experiment:
         events = " AND d.event_id = ANY(%s)" if filters.events else ""
         return (f"WITH page AS (SELECT d.* FROM datapoints d"
@@ -295,7 +318,7 @@ async def datapoints_page(db: momoko.Pool, page_size: int, filters: Filters,
                              [list(filters.events)] if filters.events else [])
     event_ids: list[int] = found.fetchone()[0]
     query, params = _newest_first(event_ids, filters, before, offset + page_size + 1,
-                                  f"{_SHAPE}, (extract(epoch FROM d.recorded_at) * 1000000)::bigint AS _us,"
+                                  f"{_LISTED}, (extract(epoch FROM d.recorded_at) * 1000000)::bigint AS _us,"
                                   " d.id AS _id")
     found = await db.execute(f"SELECT * FROM ({query}) page OFFSET %s", [*params, offset],
                              cursor_factory=RealDictCursor)
@@ -314,24 +337,26 @@ async def datapoints_page(db: momoko.Pool, page_size: int, filters: Filters,
 async def latest_per_event(db: momoko.Pool) -> list[dict[str, Any]]:
     """The newest datapoint of each event: one descent of the (event_id, recorded_at) index each."""
     cursor = await db.execute(
-        f"SELECT {_SHAPE} FROM events e CROSS JOIN LATERAL ("
+        f"SELECT {_LISTED}, {events.STALE_SQL} AS stale FROM events e CROSS JOIN LATERAL ("
         " SELECT d.* FROM datapoints d WHERE d.event_id = e.id ORDER BY d.recorded_at DESC, d.id DESC LIMIT 1) d"
-        " LEFT JOIN experiments x ON x.id = d.experiment_id ORDER BY e.public_id", cursor_factory=RealDictCursor)
+        f" LEFT JOIN experiments x ON x.id = d.experiment_id{SOURCES_JOIN} ORDER BY e.public_id",
+        cursor_factory=RealDictCursor)
     return [dict(row) for row in cursor.fetchall()]
 
 
 def export_rows(db: momoko.Pool, filters: Filters, chunk_rows: int) -> AsyncIterator[list[tuple[Any, ...]]]:
     """The selection's datapoints in time order, chunk by chunk from a server-side cursor."""
     where, params = filters.sql()
-    return stream_rows(db, f"SELECT {utc_text('d.recorded_at')}, e.public_id, d.value, e.unit, x.public_id"
-                           f" FROM {_FROM} WHERE true{where} ORDER BY d.recorded_at, d.id", params, chunk_rows)
+    return stream_rows(db, f"SELECT {utc_text('d.recorded_at')}, e.public_id, d.value, e.unit, x.public_id,"
+                           f" {STORED_BY} FROM {_FROM}{SOURCES_JOIN} WHERE true{where} ORDER BY d.recorded_at, d.id",
+                       params, chunk_rows)
 
 
 async def get_datapoint(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:
     row_id = row_id_of(public_id)
     if row_id is None:
         return None
-    cursor = await db.execute(f"SELECT {_SHAPE} FROM {_FROM} WHERE d.id = %s", (row_id,),
+    cursor = await db.execute(f"SELECT {_LISTED} FROM {_FROM}{SOURCES_JOIN} WHERE d.id = %s", (row_id,),
                               cursor_factory=RealDictCursor)
     row = cursor.fetchone()
     return dict(row) if row else None

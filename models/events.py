@@ -9,19 +9,28 @@ import psycopg2
 from psycopg2.extras import RealDictCursor
 
 EVENT_TYPES = ("sensor", "actuator", "range", "cmd_button", "cmd_opened", "cmd_closed")
-_COLUMNS = "public_id, name, type, unit, min_value, max_value"
+_COLUMNS = "public_id, name, type, unit, min_value, max_value, stale_after"
+# Each event with whether it is stale now: one descent of its (event_id, recorded_at) index, and only
+# for events that have a stale_after. An event that never had a reading is stale too.
+_WITH_STALE = f"""SELECT {', '.join('e.' + column for column in _COLUMNS.split(', '))},
+    e.stale_after IS NOT NULL AND coalesce(n.newest < now() - e.stale_after * interval '1 second', true) AS stale
+FROM events e LEFT JOIN LATERAL (
+    SELECT recorded_at AS newest FROM datapoints d WHERE d.event_id = e.id ORDER BY recorded_at DESC LIMIT 1
+) n ON e.stale_after IS NOT NULL"""
+STALE_SQL = "(e.stale_after IS NOT NULL AND d.recorded_at < now() - e.stale_after * interval '1 second')"
 
 
 async def upsert_event(db: momoko.Pool, public_id: str, name: str, unit: str = "",
-                       type: str = "sensor") -> dict[str, Any]:
+                       type: str = "sensor", stale_after: float | None = None) -> dict[str, Any]:
     """Create the event, or bring an existing one to these values; returns it."""
-    cursor = await db.execute(
-        f"INSERT INTO events (public_id, name, unit, type) VALUES (%s, %s, %s, %s)"
-        f" ON CONFLICT (public_id) DO UPDATE SET name = EXCLUDED.name, unit = EXCLUDED.unit, type = EXCLUDED.type"
-        f" RETURNING {_COLUMNS}",
-        (public_id, name, unit, type), cursor_factory=RealDictCursor,
-    )
-    return dict(cursor.fetchone())
+    await db.execute(
+        "INSERT INTO events (public_id, name, unit, type, stale_after) VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (public_id) DO UPDATE SET name = EXCLUDED.name, unit = EXCLUDED.unit, type = EXCLUDED.type,"
+        " stale_after = EXCLUDED.stale_after",
+        (public_id, name, unit, type, stale_after))
+    event = await get_event(db, public_id)
+    assert event is not None  # written just now
+    return event
 
 
 class EventExists(ValueError):
@@ -33,13 +42,12 @@ class EventInUse(ValueError):
 
 
 async def list_events(db: momoko.Pool) -> list[dict[str, Any]]:
-    cursor = await db.execute(f"SELECT {_COLUMNS} FROM events ORDER BY public_id", cursor_factory=RealDictCursor)
+    cursor = await db.execute(f"{_WITH_STALE} ORDER BY e.public_id", cursor_factory=RealDictCursor)
     return [dict(row) for row in cursor.fetchall()]
 
 
 async def get_event(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:
-    cursor = await db.execute(f"SELECT {_COLUMNS} FROM events WHERE public_id = %s", (public_id,),
-                              cursor_factory=RealDictCursor)
+    cursor = await db.execute(f"{_WITH_STALE} WHERE e.public_id = %s", (public_id,), cursor_factory=RealDictCursor)
     row = cursor.fetchone()
     return dict(row) if row else None
 
@@ -48,12 +56,13 @@ async def create_event(db: momoko.Pool, fields: dict[str, Any]) -> dict[str, Any
     """Insert an event with these columns; EventExists if the public_id is taken."""
     names = list(fields)
     try:
-        cursor = await db.execute(
-            f"INSERT INTO events ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})"
-            f" RETURNING {_COLUMNS}", [fields[name] for name in names], cursor_factory=RealDictCursor)
+        await db.execute(f"INSERT INTO events ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})",
+                         [fields[name] for name in names])
     except psycopg2.errors.UniqueViolation:
         raise EventExists(f"event {fields['public_id']} exists already") from None
-    return dict(cursor.fetchone())
+    created = await get_event(db, fields["public_id"])
+    assert created is not None  # written just now
+    return created
 
 
 async def update_event(db: momoko.Pool, public_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
@@ -61,11 +70,8 @@ async def update_event(db: momoko.Pool, public_id: str, fields: dict[str, Any]) 
     if not fields:
         return await get_event(db, public_id)
     assignments = ", ".join(f"{name} = %s" for name in fields)
-    cursor = await db.execute(
-        f"UPDATE events SET {assignments} WHERE public_id = %s RETURNING {_COLUMNS}",
-        [*fields.values(), public_id], cursor_factory=RealDictCursor)
-    row = cursor.fetchone()
-    return dict(row) if row else None
+    await db.execute(f"UPDATE events SET {assignments} WHERE public_id = %s", [*fields.values(), public_id])
+    return await get_event(db, public_id)
 
 
 async def delete_event(db: momoko.Pool, public_id: str, cascade: bool) -> bool:

@@ -12,6 +12,7 @@ from psycopg2.extras import RealDictCursor
 
 from models import rollups
 from models.database import stream_rows, transaction
+from models.datapoints import SOURCES_JOIN, STORED_BY
 from models.timestamps import format_timestamp, utc_text
 
 _COLUMNS = "public_id, name, started_at, stopped_at"
@@ -87,8 +88,8 @@ async def delete_experiment(db: momoko.Pool, public_id: str, cascade: bool) -> b
 def export_rows(db: momoko.Pool, public_id: str, chunk_rows: int) -> AsyncIterator[list[tuple[Any, ...]]]:
     """The experiment's datapoints in time order, chunk by chunk from a server-side cursor."""
     return stream_rows(
-        db, f"SELECT {utc_text('d.recorded_at')}, e.public_id, d.value, e.unit"
-            " FROM datapoints d JOIN events e ON e.id = d.event_id"
+        db, f"SELECT {utc_text('d.recorded_at')}, e.public_id, d.value, e.unit, {STORED_BY}"
+            f" FROM datapoints d JOIN events e ON e.id = d.event_id{SOURCES_JOIN}"
             " WHERE d.experiment_id = (SELECT id FROM experiments WHERE public_id = %s)"
             " ORDER BY d.recorded_at, d.id", (public_id,), chunk_rows)
 

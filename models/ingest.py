@@ -15,7 +15,7 @@ import momoko
 from models.database import UNAVAILABLE, first_line
 from models.datapoints import insert_datapoints
 from models.metrics import Metrics
-from models.readings import Reading, Submission
+from models.readings import Reading, Source, Submission
 
 log = logging.getLogger("webmacs.ingest")
 
@@ -121,8 +121,9 @@ class IngestQueue:
 
     async def _write(self, submissions: list[tuple[Submission, Done]]) -> None:
         readings = [reading for submission, _ in submissions for reading in submission.readings]
+        sources = [submission.source for submission, _ in submissions for _ in submission.readings]
         try:
-            stored = await self._insert(readings)
+            stored = await self._insert(readings, sources)
         except UNAVAILABLE as error:
             log.warning("could not store %d readings: %s", len(readings), error)
             for submission, done in submissions:
@@ -141,7 +142,8 @@ class IngestQueue:
         for submission, done in submissions:
             refused: dict[int, str] = {}
             try:
-                stored = await self._isolate(submission.readings, 0, refused)
+                stored = await self._isolate(submission.readings, [submission.source] * len(submission.readings),
+                                             0, refused)
             except UNAVAILABLE as error:
                 # Some of its readings may be stored already; unacked, they will be sent again.
                 log.warning("could not store %d readings: %s", len(submission.readings), error)
@@ -149,12 +151,12 @@ class IngestQueue:
                 continue
             self._answer([(submission, done)], stored, refused)
 
-    async def _isolate(self, readings: list[Reading], offset: int,
+    async def _isolate(self, readings: list[Reading], sources: list[Source], offset: int,
                        refused: dict[int, str]) -> list[dict[str, Any] | None]:
         """Store what PostgreSQL accepts, halving the readings until each refused one stands alone;
         `refused` gets the position (from `offset`) and the reason of each."""
         try:
-            return await self._insert(readings)
+            return await self._insert(readings, sources)
         except UNAVAILABLE:
             raise
         except Exception as error:
@@ -162,8 +164,8 @@ class IngestQueue:
                 refused[offset] = f"the database refused this reading: {first_line(error)}"
                 return [None]
         half = len(readings) // 2
-        return [*await self._isolate(readings[:half], offset, refused),
-                *await self._isolate(readings[half:], offset + half, refused)]
+        return [*await self._isolate(readings[:half], sources[:half], offset, refused),
+                *await self._isolate(readings[half:], sources[half:], offset + half, refused)]
 
     def _answer(self, submissions: list[tuple[Submission, Done]], stored: list[dict[str, Any] | None],
                 refused: dict[int, str]) -> None:
@@ -182,10 +184,10 @@ class IngestQueue:
                 _guarded(self._announce, committed)
 
 
-    async def _insert(self, readings: list[Reading]) -> list[dict[str, Any] | None]:
+    async def _insert(self, readings: list[Reading], sources: list[Source]) -> list[dict[str, Any] | None]:
         self._metrics.statement_rows.observe(len(readings))
         with self._metrics.commit_seconds.time():
-            return await insert_datapoints(self._db, readings)
+            return await insert_datapoints(self._db, readings, sources)
 
     def _settle(self, done: Done, receipt: Receipt) -> None:
         """Tally what became of a submission, then tell its sender."""
@@ -193,7 +195,8 @@ class IngestQueue:
         tally["accepted"] += receipt.stored_count
         if receipt.problems or receipt.retry:  # rare: the common message is stored whole
             invalid = len(submission.problems)
-            tally["invalid"] += invalid
+            tally["invalid"] += invalid - submission.out_of_scope
+            tally["out_of_scope"] += submission.out_of_scope
             if receipt.retry:
                 tally["database_unavailable"] += len(submission.readings)
             else:

@@ -12,7 +12,7 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-REJECTION_REASONS = ("invalid", "unknown_event", "refused_by_database", "database_unavailable")
+REJECTION_REASONS = ("invalid", "out_of_scope", "unknown_event", "refused_by_database", "database_unavailable")
 
 
 class Metrics:

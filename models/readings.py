@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,17 @@ class Reading:
     index: int | None  # position in its batch; None for a single reading
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Who stored a reading: a registered controller, or a signed-in user (both None: nobody known)."""
+
+    controller_id: int | None = None
+    user_id: int | None = None
+
+
+NOBODY = Source()
+
+
 @dataclass(slots=True)
 class Submission:
     """One inbound message, parsed: the readings worth storing, and what was wrong with the others."""
@@ -37,6 +49,22 @@ class Submission:
     readings: list[Reading] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
     size: int = 0  # items in the message, valid or not
+    source: Source = NOBODY  # set by the handler, from the token
+    out_of_scope: int = 0  # of the problems, readings of events the sender may not write
+
+    def refuse_events(self, allowed: Callable[[str], bool], message: str) -> None:
+        """Move readings of events that are not allowed to the problems, item by item."""
+        if all(allowed(reading.event_public_id) for reading in self.readings):
+            return  # the common case: nothing to move
+        kept = []
+        for reading in self.readings:
+            if allowed(reading.event_public_id):
+                kept.append(reading)
+                continue
+            problem: dict[str, Any] = {"field": "event_public_id", "message": message}
+            self.problems.append(problem if reading.index is None else {"index": reading.index, **problem})
+            self.out_of_scope += 1
+        self.readings = kept
 
 
 class SubmissionError(ValueError):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jwt
 import momoko
 
+from models.readings import Source, Submission
 from models.roles import ROLES
+from models.scope import ANY_EVENT, REFUSED, Scope
 
 # Ten years: longer lifetimes only postpone revocation's limits (an expiry PostgreSQL cannot store).
 MAX_TTL = 3650 * 86400
@@ -30,6 +32,15 @@ class Principal:
     token_id: str
     expires_at: int
     user_id: int | None = None  # set on tokens issued at login: the account they stand for
+    controller_id: int | None = None  # set on a registered controller's token (models/controllers.py)
+    scope: Scope = ANY_EVENT  # the events a controller's token may write
+
+    def claim(self, submission: Submission) -> None:
+        """Make the submission this principal's: it records who stored it, and readings of events
+        outside the scope are refused item by item (the rest is stored)."""
+        submission.source = Source(self.controller_id, self.user_id)
+        if not self.scope.unlimited:
+            submission.refuse_events(self.scope.allows, REFUSED)
 
 
 def parse_ttl(text: str) -> int:
@@ -43,15 +54,23 @@ def parse_ttl(text: str) -> int:
     return seconds
 
 
-def issue_token(secret: str, subject: str, role: str, ttl_seconds: int, user_id: int | None = None) -> str:
-    """A signed token; with user_id it stands for that account and dies with it (or with a change of role)."""
+def new_token_id() -> str:
+    return uuid.uuid4().hex
+
+
+def issue_token(secret: str, subject: str, role: str, ttl_seconds: int, user_id: int | None = None,
+                controller_id: int | None = None, token_id: str | None = None, now: int | None = None) -> str:
+    """A signed token; with user_id it stands for that account and dies with it (or with a change of role);
+    with controller_id it is that registered controller's, and dies when the controller is revoked."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    now = int(time.time())
+    now = int(time.time()) if now is None else now
     claims: dict[str, object] = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_seconds,
-                                 "jti": uuid.uuid4().hex}
+                                 "jti": token_id or new_token_id()}
     if user_id is not None:
         claims["uid"] = user_id
+    if controller_id is not None:
+        claims["cid"] = controller_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -75,28 +94,38 @@ def verify_token(secret: str, token: str | None) -> Principal:
     role = claims["role"]
     if role not in ROLES or not isinstance(claims["sub"], str):
         raise TokenError("token has an unknown role")
-    user_id = claims.get("uid")
-    if user_id is not None and (not isinstance(user_id, int) or isinstance(user_id, bool)):
+    user_id, controller_id = claims.get("uid"), claims.get("cid")
+    for number in (user_id, controller_id):
+        if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+            raise TokenError("malformed token")
+    if controller_id is not None and role != "controller":
         raise TokenError("malformed token")
     return Principal(subject=claims["sub"], role=role, token_id=str(claims.get("jti", "")),
-                     expires_at=int(claims["exp"]), user_id=user_id)
+                     expires_at=int(claims["exp"]), user_id=user_id, controller_id=controller_id)
 
 
 async def check_token(db: momoko.Pool, secret: str, token: str | None) -> Principal:
     """The token's principal if it is valid and not revoked; TokenError says why not.
     Raises one of database.UNAVAILABLE when revocation cannot be checked."""
     principal = verify_token(secret, token)
-    # One indexed query for both: revoked, and (for a login token) the account's role now.
+    # One query of indexed lookups: revoked, (for a login token) the account's role now, and (for a
+    # registered controller's) whether this is still its token and what it may write.
     cursor = await db.execute(
-        "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = %s), (SELECT role FROM users WHERE id = %s)",
-        (principal.token_id, principal.user_id))
-    revoked, role_now = cursor.fetchone()
+        "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = %s), (SELECT role FROM users WHERE id = %s),"
+        " c.revoked_at IS NULL AND c.token_id = %s, c.events, c.event_prefix"
+        " FROM (SELECT NULL) AS nothing LEFT JOIN controllers c ON c.id = %s",
+        (principal.token_id, principal.user_id, principal.token_id, principal.controller_id))
+    revoked, role_now, controller_current, events, prefix = cursor.fetchone()
     if revoked:
         raise TokenError("token revoked")
     if principal.user_id is not None and role_now is None:
         raise TokenError("the token's user no longer exists")
     if principal.user_id is not None and role_now != principal.role:
         raise TokenError("the token's user has another role now; sign in again")
+    if principal.controller_id is not None:
+        if not controller_current:
+            raise TokenError("controller revoked")
+        return replace(principal, scope=Scope(frozenset(events) if events is not None else None, prefix))
     return principal
 
 

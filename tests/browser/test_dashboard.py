@@ -203,7 +203,7 @@ async def test_datapoints_page_filters_pages_and_downloads_an_experiments_csv(se
         async with page.expect_download() as downloading:  # the current filter, as CSV
             await page.get_by_role("button", name="Download CSV of this selection").click()
         selected = Path(await (await downloading.value).path()).read_text(encoding="utf-8").splitlines()
-        assert selected[0] == "timestamp,event,value,unit,experiment"
+        assert selected[0] == "timestamp,event,value,unit,experiment,stored_by"
         assert sorted(line.split(",")[2] for line in selected[1:]) == [str(100.0 + n) for n in range(5)]
 
         await page.get_by_label("Events").select_option([])
@@ -217,7 +217,7 @@ async def test_datapoints_page_filters_pages_and_downloads_an_experiments_csv(se
         download = await downloading.value
         assert download.suggested_filename == "exp_ramp.csv"
         lines = Path(await download.path()).read_text(encoding="utf-8").splitlines()
-        assert lines[0] == "timestamp,event,value,unit" and len(lines) == 1 + 35
+        assert lines[0] == "timestamp,event,value,unit,stored_by" and len(lines) == 1 + 35
 
 
 @pytest.mark.gen_test(timeout=90)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from models.timestamps import format_timestamp
 from tests.helpers import SPEC_READING
 
 
@@ -13,7 +16,8 @@ async def test_create_with_a_chosen_or_a_generated_public_id(server):
     status, chosen = await server.api("POST", "/events", {"public_id": "evt_flow01", "name": "Flow", "unit": "l/min",
                                                           "min_value": 0, "max_value": 100}, token=operator)
     assert status == 201 and chosen == {"public_id": "evt_flow01", "name": "Flow", "type": "sensor",
-                                        "unit": "l/min", "min_value": 0, "max_value": 100}
+                                        "unit": "l/min", "min_value": 0, "max_value": 100, "stale_after": None,
+                                        "stale": False}
     status, generated = await server.api("POST", "/events", {"name": "Valve", "type": "actuator"}, token=operator)
     assert status == 201 and generated["public_id"].startswith("evt_") and generated["type"] == "actuator"
     status, listed = await server.api("GET", "/events", token=server.token(role="viewer"))
@@ -31,7 +35,9 @@ async def test_a_taken_public_id_is_409(server):
     ({}, "name"), ({"name": ""}, "name"), ({"name": "x", "type": "gauge"}, "type"),
     ({"name": "x", "public_id": "evt temp"}, "public_id"), ({"name": "x", "min_value": "low"}, "min_value"),
     ({"name": "x", "min_value": 5, "max_value": 1}, "min_value"), ({"name": "x", "unit": "u" * 40}, "unit"),
-    ({"name": "x", "max_value": True}, "max_value"),
+    ({"name": "x", "max_value": True}, "max_value"), ({"name": "x", "stale_after": 0}, "stale_after"),
+    ({"name": "x", "stale_after": -5}, "stale_after"), ({"name": "x", "stale_after": "2m"}, "stale_after"),
+    ({"name": "x", "stale_after": 1e30}, "stale_after"),
 ])
 @pytest.mark.gen_test
 async def test_invalid_event_is_400_naming_the_field(server, body, field):
@@ -76,3 +82,31 @@ async def test_roles_on_events(server, role, method, status):
 async def test_text_postgresql_cannot_store_is_a_400_not_a_500(server, body):
     status, answer = await server.api("POST", "/events", body, token=server.token(role="admin"))
     assert status == 400 and answer["error"]["code"] == 400
+
+
+@pytest.mark.gen_test
+async def test_an_event_is_stale_when_its_newest_reading_is_older_than_its_stale_after_whatever_its_siblings_do(
+        server):
+    operator = server.token(role="operator")
+    now = datetime.now(UTC)
+
+    async def send(event: str, seconds_ago: float) -> None:
+        reading = {**SPEC_READING, "event_public_id": event, "timestamp": format_timestamp(now - timedelta(
+            seconds=seconds_ago))}
+        assert (await server.api("POST", "/datapoints", reading, token=operator))[0] == 201
+
+    async def stale() -> tuple[dict[str, bool], dict[str, bool]]:
+        listed = (await server.api("GET", "/events", token=operator))[1]["data"]
+        latest = (await server.api("GET", "/datapoints/latest", token=operator))[1]["data"]
+        return ({e["public_id"]: e["stale"] for e in listed}, {d["event_public_id"]: d["stale"] for d in latest})
+
+    status, changed = await server.api("PUT", "/events/evt_temp01", {"stale_after": 60}, token=operator)
+    assert status == 200 and changed["stale_after"] == 60 and changed["stale"]  # no reading at all yet
+    await send("evt_temp01", 120)
+    await send("evt_press01", 0)  # its sibling keeps flowing: that does not make it fresh
+    assert await stale() == ({"evt_temp01": True, "evt_press01": False}, {"evt_temp01": True, "evt_press01": False})
+    await send("evt_temp01", 10)
+    assert await stale() == ({"evt_temp01": False, "evt_press01": False},
+                             {"evt_temp01": False, "evt_press01": False})
+    status, cleared = await server.api("PUT", "/events/evt_temp01", {"stale_after": None}, token=operator)
+    assert status == 200 and cleared["stale_after"] is None and not cleared["stale"]

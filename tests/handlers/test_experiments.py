@@ -99,7 +99,7 @@ async def test_csv_export_of_a_large_experiment_streams_with_bounded_memory(serv
     assert response.headers["Content-Disposition"] == 'attachment; filename="exp_big.csv"'
     assert received["lines"] == rows + 1
     head = list(csv.reader(io.StringIO(b"\n".join(received["head"].split(b"\n")[:2]).decode())))
-    assert head[0] == ["timestamp", "event", "value", "unit"]
-    assert head[1] == ["2025-01-15T00:00:00.001Z", "evt_temp01", "0.1", "°C"]
+    assert head[0] == ["timestamp", "event", "value", "unit", "stored_by"]
+    assert head[1] == ["2025-01-15T00:00:00.001Z", "evt_temp01", "0.1", "°C", ""]
     # A fixed chunk at a time: peak memory stays a small fraction of the ~9 MB sent.
     assert received["bytes"] > 8_000_000 and peak < received["bytes"] / 4, (peak, received["bytes"])

@@ -59,7 +59,8 @@ async def test_rejected_readings_are_counted_by_reason(server):
     assert metrics[("webmacs_readings_accepted_total", ())] == 1
     rejected = {labels[0][1]: value for (name, labels), value in metrics.items()
                 if name == "webmacs_readings_rejected_total"}
-    assert rejected == {"invalid": 1, "unknown_event": 1, "refused_by_database": 0, "database_unavailable": 0}
+    assert rejected == {"invalid": 1, "out_of_scope": 0, "unknown_event": 1, "refused_by_database": 0,
+                        "database_unavailable": 0}
     assert metrics[("webmacs_messages_unreadable_total", ())] == 1
 
 
