@@ -277,7 +277,12 @@ def print_purge(purge: dict[str, Any] | None) -> None:
     print(f"  ingest during a retention purge (app.py purge, DATAPOINT_RETENTION_DAYS={purge['retention_days']}, "
           f"started {purge['purge_started_after_s']:g} s into the window): the purge took {purge['purge_seconds']} s "
           f"({purge['purge_process_cpu_s']} s CPU of its own) and printed {json.dumps(purge['purge_output'])}")
-    print(f"    without a purge (the run before): {run(plain)}")
+    if "without_purge_short_window" in purge:
+        print(f"    without a purge (short, before):  {run(purge['without_purge_short_window'])}: ratio "
+              f"{purge['ack_p99_ratio_short_window']}")
+        print(f"    without a purge (as long, after): {run(plain)}")
+    else:
+        print(f"    without a purge (the run before): {run(plain)}")
     print(f"    during the purge:                 {run(during)}")
     print(f"    whole window with the purge:      {run(whole)}")
     print(f"    oldest reading {purge['oldest_reading_before']} before, {purge['oldest_reading_after']} after")
