@@ -28,10 +28,10 @@ _INSERT = """
 WITH running AS (
     SELECT id, public_id FROM experiments WHERE stopped_at IS NULL
 ), known AS MATERIALIZED (
-    SELECT e.id AS event_id, r.value, r.recorded_at, r.controller_id, r.user_id, r.position,
+    SELECT e.id AS event_id, r.value, r.recorded_at, r.source, r.position,
            row_number() OVER (ORDER BY r.position) - 1 AS place
-    FROM unnest(%s::text[], %s::float8[], %s::timestamptz[], %s::integer[], %s::integer[])
-         WITH ORDINALITY AS r(event_public_id, value, recorded_at, controller_id, user_id, position)
+    FROM unnest(%s::text[], %s::float8[], %s::timestamptz[], %s::integer[])
+         WITH ORDINALITY AS r(event_public_id, value, recorded_at, source, position)
     JOIN events e ON e.public_id = r.event_public_id
 ), first AS MATERIALIZED (
     SELECT webmacs_take_datapoint_ids((SELECT count(*) FROM known)::integer) AS id
@@ -39,8 +39,8 @@ WITH running AS (
     -- Ids in the batch's order, so that they follow it (as the cursor does).
     SELECT first.id + known.place AS id, known.* FROM known, first
 ), inserted AS (
-    INSERT INTO datapoints (id, event_id, experiment_id, value, recorded_at, controller_id, user_id)
-    SELECT n.id, n.event_id, (SELECT id FROM running), n.value, n.recorded_at, n.controller_id, n.user_id
+    INSERT INTO datapoints (id, event_id, experiment_id, value, recorded_at, source)
+    SELECT n.id, n.event_id, (SELECT id FROM running), n.value, n.recorded_at, n.source
     FROM numbered n ORDER BY n.id
     RETURNING id, event_id, value, recorded_at
 ), minutes AS (
@@ -116,8 +116,7 @@ async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading],
         _array(f'"{r.event_public_id}"' for r in readings),
         _array(repr(r.value) for r in readings),
         _array(r.timestamp for r in readings),
-        _array(_number(source.controller_id) for source in sources),
-        _array(_number(source.user_id) for source in sources),
+        _array(_number(source.column) for source in sources),
     ))
     stored: list[dict[str, Any] | None] = [None] * len(readings)
     for position, experiment, row_id, own_base, horizon in cursor.fetchall():
@@ -193,9 +192,9 @@ _FROM = """datapoints d JOIN events e ON e.id = d.event_id
     LEFT JOIN experiments x ON x.id = d.experiment_id"""
 # Who stored a datapoint, for the API and the exports (not the stream, whose objects keep the spec's shape).
 STORED_BY = "coalesce(c.public_id, u.email)"
-SOURCES_JOIN = " LEFT JOIN controllers c ON c.id = d.controller_id LEFT JOIN users u ON u.id = d.user_id"
-STORED_BY_CONDITION = ("(d.controller_id = (SELECT id FROM controllers WHERE public_id = %s)"
-                       " OR d.user_id = (SELECT id FROM users WHERE email = %s))")
+SOURCES_JOIN = " LEFT JOIN controllers c ON c.id = d.source LEFT JOIN users u ON u.id = -d.source"
+STORED_BY_CONDITION = ("(d.source = (SELECT id FROM controllers WHERE public_id = %s)"
+                       " OR d.source = -(SELECT id FROM users WHERE email = %s))")
 _LISTED = f"{_SHAPE}, {STORED_BY} AS stored_by"
 
 

@@ -35,6 +35,13 @@ class Source:
     controller_id: int | None = None
     user_id: int | None = None
 
+    @property
+    def column(self) -> int | None:
+        """As datapoints.source stores it: the controller's id, or minus the user's (0008_controllers.sql)."""
+        if self.controller_id is not None:
+            return self.controller_id
+        return -self.user_id if self.user_id is not None else None
+
 
 NOBODY = Source()
 

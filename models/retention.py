@@ -23,15 +23,38 @@ BATCH = 2000  # rows per DELETE: each is a short transaction that ingest never w
 REST = 4.0
 PURGE_LOCK = 0x57505247  # "WPRG": one purge at a time across every process sharing the database
 
-# The oldest rows of one event past the cutoffs, through the (event_id, recorded_at) index, from where
-# the last batch stopped: rows kept (an experiment's) are passed over once, not once per batch.
-# Readings of an experiment follow the experiment's cutoff (none: kept while the experiment exists).
-_DELETE = """
+
+def _doomed(row: str) -> str:
+    """Whether the row is past the cutoffs. Readings of an experiment follow the experiment's cutoff
+    (none: kept while the experiment exists)."""
+    return (f"(({row}.experiment_id IS NULL AND {row}.recorded_at < %(datapoint_cutoff)s)"
+            f" OR ({row}.experiment_id IS NOT NULL AND {row}.recorded_at < %(experiment_cutoff)s))")
+
+
+# First pass: the next BATCH rows in id order, which is the order they were stored in and nearly the
+# order of the table's pages, and of them those past the cutoffs. Each page is written once for all its
+# events' rows (a pass per event would dirty, and log, every page of the day once per event: 50 times
+# with 50 events). It stops at the first window with nothing to remove: readings stored out of time
+# order (backfill) or an experiment's kept ones are left to the second pass.
+_DELETE_OLDEST_STORED = f"""
+WITH examined AS (
+    SELECT ctid, id, experiment_id, recorded_at FROM datapoints WHERE id > %(resume)s ORDER BY id LIMIT %(batch)s
+), gone AS (
+    DELETE FROM datapoints d USING examined e
+    WHERE d.ctid = e.ctid AND {_doomed("e")}
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM examined), (SELECT max(id) FROM examined)
+"""
+
+# Second pass: the oldest rows of one event past the cutoffs, through the (event_id, recorded_at)
+# index, from where the last batch stopped: rows kept (an experiment's) are passed over once, not once
+# per batch.
+_DELETE = f"""
 WITH doomed AS (
-    SELECT ctid, recorded_at FROM datapoints
+    SELECT ctid, recorded_at FROM datapoints d
     WHERE event_id = %(event)s AND recorded_at >= %(resume)s AND recorded_at < %(oldest_cutoff)s
-      AND ((experiment_id IS NULL AND recorded_at < %(datapoint_cutoff)s)
-           OR (experiment_id IS NOT NULL AND recorded_at < %(experiment_cutoff)s))
+      AND {_doomed("d")}
     ORDER BY recorded_at LIMIT %(batch)s
 ), gone AS (
     DELETE FROM datapoints d USING doomed WHERE d.ctid = doomed.ctid RETURNING doomed.recorded_at
@@ -77,21 +100,12 @@ async def purge(db: momoko.Pool, datapoint_days: float, experiment_days: float, 
             if rollup_days:
                 result.rollups_removed = (await conn.execute(
                     "DELETE FROM datapoint_rollups WHERE bucket < %s", (now - timedelta(days=rollup_days),))).rowcount
-            events = [row[0] for row in (await conn.execute("SELECT id FROM events ORDER BY id")).fetchall()]
-            if not datapoint_days and not experiment_days:
-                events = []
-            for event in events:
-                resume = _FAR_PAST
-                while True:
-                    started = time.monotonic()
-                    deleted, resume = (await conn.execute(_DELETE, {
-                        "event": event, "resume": resume, "oldest_cutoff": max(datapoint_cutoff, experiment_cutoff),
-                        "datapoint_cutoff": datapoint_cutoff, "experiment_cutoff": experiment_cutoff,
-                        "batch": BATCH})).fetchone()
-                    result.removed += deleted
-                    if deleted < BATCH or stopping():
-                        break
-                    await asyncio.sleep((time.monotonic() - started) * REST)
+            if datapoint_days or experiment_days:
+                cutoffs = {"oldest_cutoff": max(datapoint_cutoff, experiment_cutoff),
+                           "datapoint_cutoff": datapoint_cutoff, "experiment_cutoff": experiment_cutoff, "batch": BATCH}
+                result.removed += await _in_stored_order(conn, cutoffs, stopping)
+                if not stopping():
+                    result.removed += await _per_event(conn, cutoffs, stopping)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (PURGE_LOCK,))
     finally:
@@ -100,6 +114,39 @@ async def purge(db: momoko.Pool, datapoint_days: float, experiment_days: float, 
     if result.removed:
         log.info("retention removed %d readings", result.removed)
     return result
+
+
+async def _in_stored_order(conn: momoko.Connection, cutoffs: dict[str, object],
+                           stopping: Callable[[], bool]) -> int:
+    removed, resume = 0, 0
+    while True:
+        started = time.monotonic()
+        cursor = await conn.execute(_DELETE_OLDEST_STORED, {**cutoffs, "resume": resume})
+        deleted, examined, resume = cursor.fetchone()
+        removed += deleted
+        if deleted == 0 or examined < BATCH or stopping():
+            return removed
+        await _rest(started)
+
+
+async def _per_event(conn: momoko.Connection, cutoffs: dict[str, object], stopping: Callable[[], bool]) -> int:
+    removed = 0
+    for (event,) in (await conn.execute("SELECT id FROM events ORDER BY id")).fetchall():
+        resume = _FAR_PAST
+        while True:
+            started = time.monotonic()
+            deleted, resume = (await conn.execute(_DELETE, {**cutoffs, "event": event, "resume": resume})).fetchone()
+            removed += deleted
+            if deleted < BATCH or stopping():
+                break
+            await _rest(started)
+        if stopping():
+            break
+    return removed
+
+
+async def _rest(started: float) -> None:
+    await asyncio.sleep((time.monotonic() - started) * REST)
 
 
 async def oldest_reading(db: momoko.Pool) -> str | None:

@@ -44,9 +44,10 @@ def test_purge_removes_old_readings_keeps_recent_ones_and_experiments_until_thei
     seed(sql, 10, 3, value=1.0)  # old, no experiment
     seed(sql, 1, 2, value=2.0)  # recent
     seed(sql, 29.5, 4, experiment="exp_old", value=3.0)  # old, of an experiment
+    seed(sql, 8, 2, value=1.0)  # old, but stored after newer ones (backfill)
     assert purge(database_url, tmp_path)["removed"] == 0  # 0: keep forever
     done = purge(database_url, tmp_path, DATAPOINT_RETENTION_DAYS="5")
-    assert done["removed"] == 3 and done["datapoint_cutoff"] and done["experiment_cutoff"] is None
+    assert done["removed"] == 5 and done["datapoint_cutoff"] and done["experiment_cutoff"] is None
     assert remaining(sql) == {2.0: 2, 3.0: 4}
     assert purge(database_url, tmp_path, DATAPOINT_RETENTION_DAYS="5", EXPERIMENT_RETENTION_DAYS="20")["removed"] == 4
     assert remaining(sql) == {2.0: 2}
