@@ -1,19 +1,32 @@
-// The dashboard application: sign-in, then the live dashboard or the datapoints table (hash routes).
+// The dashboard application: sign-in, then the live dashboard, the datapoints table or, for operators and
+// admins, the controllers (hash routes).
 import { computed, createApp, ref } from "vue";
 import { api } from "./api.js";
-import { session, signOut } from "./session.js";
+import { mayOperate, session, signOut } from "./session.js";
+import ControllersView from "./views/ControllersView.js";
 import DashboardView from "./views/DashboardView.js";
 import DatapointsView from "./views/DatapointsView.js";
 import LoginView from "./views/LoginView.js";
 
-const ROUTES = { "#/": DashboardView, "#/datapoints": DatapointsView };
+// `allowed`: who sees the route and its link; anyone else gets the dashboard (the API refuses them anyway).
+const ROUTES = {
+  "#/": { view: DashboardView },
+  "#/datapoints": { view: DatapointsView },
+  "#/controllers": { view: ControllersView, allowed: mayOperate },
+};
+
+function routeOf(hash) {
+  const route = ROUTES[hash];
+  return route && (!route.allowed || route.allowed()) ? hash : "#/";
+}
 
 const App = {
   components: { LoginView },
   setup() {
-    const route = ref(location.hash in ROUTES ? location.hash : "#/");
-    window.addEventListener("hashchange", () => { route.value = location.hash in ROUTES ? location.hash : "#/"; });
-    const view = computed(() => ROUTES[route.value]);
+    const hash = ref(location.hash);
+    window.addEventListener("hashchange", () => { hash.value = location.hash; });
+    const route = computed(() => routeOf(hash.value));  // follows the signed-in role too
+    const view = computed(() => ROUTES[route.value].view);
 
     async function logOut() {
       try {
@@ -22,7 +35,7 @@ const App = {
         signOut();
       }
     }
-    return { session, route, view, logOut };
+    return { session, route, view, logOut, mayOperate };
   },
   template: `
     <LoginView v-if="!session.token" />
@@ -30,8 +43,11 @@ const App = {
       <header class="top">
         <strong>WebMACS</strong>
         <nav>
-          <a href="#/" :class="{ active: route === '#/' }">Dashboard</a>
-          <a href="#/datapoints" :class="{ active: route === '#/datapoints' }">Datapoints</a>
+          <a href="#/" :class="{ active: route === '#/' }" :aria-current="route === '#/' ? 'page' : undefined">Dashboard</a>
+          <a href="#/datapoints" :class="{ active: route === '#/datapoints' }"
+            :aria-current="route === '#/datapoints' ? 'page' : undefined">Datapoints</a>
+          <a v-if="mayOperate()" href="#/controllers" :class="{ active: route === '#/controllers' }"
+            :aria-current="route === '#/controllers' ? 'page' : undefined">Controllers</a>
         </nav>
         <span class="muted">{{ session.user?.email }} ({{ session.user?.role }})</span>
         <button class="link" @click="logOut">Sign out</button>

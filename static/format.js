@@ -1,4 +1,4 @@
-// How values and times read on the dashboard.
+// How values, times and durations read on the dashboard.
 export function formatValue(value) {
   if (typeof value !== "number") return "—";
   return Math.abs(value) >= 1e5 || (value !== 0 && Math.abs(value) < 1e-3)
@@ -17,4 +17,17 @@ export function formatAge(time, now) {
 
 export function formatTime(timestamp) {
   return timestamp ? new Date(timestamp).toLocaleString() : "—";
+}
+
+export function formatDuration(ms) {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h`;
+  return `${Math.floor(seconds / 86400)} d`;
+}
+
+/** What a stale event's card and chart say: how long since its newest reading (ms, or null for none). */
+export function formatSilence(lastReadingAt, now) {
+  return lastReadingAt === null ? "no data yet" : `no data for ${formatDuration(now - lastReadingAt)}`;
 }

@@ -1,5 +1,7 @@
-/** useRealtimeDatapoints: the dashboard's live datapoints, by WebSocket with backoff, falling back to HTTP polling. */
-import { getCurrentScope, markRaw, onScopeDispose, reactive, readonly, shallowReactive, shallowRef } from "vue";
+/** useRealtimeDatapoints: the dashboard's live datapoints, by WebSocket with backoff, falling back to HTTP polling;
+ * and which events the server judges stale. */
+import { getCurrentScope, markRaw, onScopeDispose, reactive, readonly, shallowReactive, shallowReadonly, shallowRef }
+  from "vue";
 
 export const LIVE_WINDOW_MS = 15 * 60 * 1000;  // Live shows the last 15 minutes, sliding
 export const LIVE_BUCKETS = 600;  // about one bucket per horizontal pixel of a chart
@@ -33,15 +35,28 @@ function checkEnv(env) {
   if (wrong.length) throw new TypeError(`frontend env: missing or invalid ${wrong.join(", ")}`);
 }
 
-function parseDatapoint(text) {
+function parseMessage(text) {
   try {
-    const value = JSON.parse(text);
-    const valid = value !== null && typeof value === "object" && typeof value.public_id === "string"
-      && typeof value.event_public_id === "string" && typeof value.timestamp === "string";
-    return valid ? value : null;
+    return JSON.parse(text);
   } catch {
     return null;
   }
+}
+
+// Datapoints never carry a `type`; the stream's typed frames (status, recovery) always do.
+function isTyped(message) {
+  return message !== null && typeof message === "object" && typeof message.type === "string";
+}
+
+function isDatapoint(message) {
+  return message !== null && typeof message === "object" && !("type" in message)
+    && typeof message.public_id === "string" && typeof message.event_public_id === "string"
+    && typeof message.timestamp === "string";
+}
+
+function timeOf(timestamp) {
+  const time = typeof timestamp === "string" ? Date.parse(timestamp) : NaN;
+  return Number.isFinite(time) ? time : null;
 }
 
 /**
@@ -166,6 +181,14 @@ export class LiveSeries {
   }
 }
 
+/** When an event's newest reading was taken, as far as this page knows (ms, or null if none): the server's
+ * word in its status, or the newest reading seen, whichever is later. Reads `live.version` for views. */
+export function lastReadingOf(status, live) {
+  live?.version.value;
+  const times = [status?.lastReadingAt, live?.latest?.time].filter(Number.isFinite);
+  return times.length ? Math.max(...times) : null;
+}
+
 export function useRealtimeDatapoints({
   env,
   token = null,
@@ -185,6 +208,9 @@ export function useRealtimeDatapoints({
     cursor: null,
   });
   const series = shallowReactive({});  // event public id -> LiveSeries
+  // Event public id -> the server's verdict, {stale, lastReadingAt (ms or null)}, frozen and replaced only
+  // when it changes, so only what shows that event updates. Events never judged stale are left out.
+  const statuses = shallowReactive({});
   const seam = Date.now() - SEAM_MARGIN_MS;
   const bucketMs = Math.ceil(LIVE_WINDOW_MS / 1000 / LIVE_BUCKETS) * 1000;  // as /datapoints/series chooses it
   const changed = new Set();  // LiveSeries to publish at the next frame
@@ -202,6 +228,11 @@ export function useRealtimeDatapoints({
   let flushing = false;
   let arrivedAt = null;
   let stopped = false;
+  // While a stream is open, its status frames are the verdicts (it sends the whole state when it opens,
+  // then each change); HTTP answers, which may have been read before the latest frame, only fill in
+  // while there is no stream.
+  let statusFromStream = false;
+  let refreshingStatus = false;
 
   function later(callback, ms) {
     const timer = setTimeout(() => {
@@ -223,7 +254,7 @@ export function useRealtimeDatapoints({
   // frame: however fast they come, each chart and card changes at most once per frame.
   function merge(incoming) {
     const windowStart = Date.now() - LIVE_WINDOW_MS;
-    for (const { cursor, ...datapoint } of incoming) {
+    for (const { cursor, stale, ...datapoint } of incoming) {  // /latest's `stale` is the event's, not the point's
       const point = { ...datapoint, time: Date.parse(datapoint.timestamp) };
       if (!Number.isFinite(point.time)) continue;
       const live = seriesOf(point.event_public_id);
@@ -256,6 +287,48 @@ export function useRealtimeDatapoints({
     if (arrivedAt !== null) state.lastDataAt = arrivedAt;
   }
 
+  // Staleness is the server's verdict (it looks once a second), never this browser's: a reading for a
+  // stale event updates the value at once, but the mark stays until the server says the event is fresh
+  // again (about a second later on the stream, at the next poll while polling). So a late reading, stamped
+  // long ago, does not clear it, and every dashboard agrees.
+  function judge(event, stale, lastReadingAt) {
+    const before = statuses[event];
+    if (!before && !stale) return;
+    if (before?.stale === stale && before.lastReadingAt === lastReadingAt) return;
+    statuses[event] = Object.freeze({ stale, lastReadingAt });
+  }
+
+  function judgeFromHttp(event, stale, lastReadingAt = statuses[event]?.lastReadingAt ?? null) {
+    if (!statusFromStream && typeof event === "string" && typeof stale === "boolean") {
+      judge(event, stale, lastReadingAt);
+    }
+  }
+
+  // Without a stream, nothing tells of an event turning stale: each poll asks /events (every event's
+  // verdict, also of those that never had a reading).
+  async function refreshStatus() {
+    if (refreshingStatus || statusFromStream) return;
+    refreshingStatus = true;
+    try {
+      const { data } = await getJson("/events");
+      if (stopped) return;
+      for (const event of data) judgeFromHttp(event.public_id, event.stale);
+    } catch (error) {
+      note("status failed", error);
+    } finally {
+      refreshingStatus = false;
+    }
+  }
+
+  function typed(frame) {
+    if (frame.type === "event_status" && typeof frame.event_public_id === "string"
+        && typeof frame.stale === "boolean") {
+      judge(frame.event_public_id, frame.stale, timeOf(frame.last_reading_at));
+    }
+    // `controller` frames are for views that list controllers; other types (`recovery` answers `after=`,
+    // which this client never sends) are not for the cards either.
+  }
+
   function refuse(reason) {
     if (stopped) return;
     state.unauthorized = true;
@@ -284,6 +357,9 @@ export function useRealtimeDatapoints({
     const [page, latest] = await Promise.all([getJson("/datapoints?page_size=1"), getJson("/datapoints/latest")]);
     if (stopped) return;
     merge(latest.data);
+    for (const datapoint of latest.data) {
+      judgeFromHttp(datapoint.event_public_id, datapoint.stale, timeOf(datapoint.timestamp));
+    }
     state.cursor = page.cursor;
     if (seeded) return;
     seeded = true;
@@ -400,6 +476,7 @@ export function useRealtimeDatapoints({
   }
 
   function poll() {
+    refreshStatus();
     if (catchingUp) return;
     catchUp().catch((error) => note("poll failed", error));
   }
@@ -422,7 +499,7 @@ export function useRealtimeDatapoints({
   }
 
   function connect() {
-    const url = token ? `${env.streamUrl}?token=${encodeURIComponent(token)}` : env.streamUrl;
+    const url = `${env.streamUrl}?status=1${token ? `&token=${encodeURIComponent(token)}` : ""}`;
     let ws;
     try {
       ws = new WebSocket(url);
@@ -442,6 +519,7 @@ export function useRealtimeDatapoints({
 
   function opened(ws) {
     stopPolling();
+    statusFromStream = true;
     state.mode = "websocket";
     state.attempt = 0;
     failures = 0;
@@ -449,8 +527,12 @@ export function useRealtimeDatapoints({
   }
 
   function received(data) {
-    const datapoint = parseDatapoint(data);
-    if (!datapoint) {
+    const datapoint = parseMessage(data);
+    if (isTyped(datapoint)) {
+      typed(datapoint);
+      return;
+    }
+    if (!isDatapoint(datapoint)) {
       state.lastError = "stream sent a message that is not a datapoint";
       return;
     }
@@ -460,6 +542,7 @@ export function useRealtimeDatapoints({
 
   function closed(code) {
     socket = null;
+    statusFromStream = false;
     streamCursorTrusted = false;
     if (code === POLICY_VIOLATION) {
       refuse(`token refused: stream closed (${code})`);
@@ -502,5 +585,5 @@ export function useRealtimeDatapoints({
   connect();
   ensureHistory().catch((error) => note("history failed", error));
 
-  return { state: readonly(state), series, stop };
+  return { state: readonly(state), series, statuses: shallowReadonly(statuses), stop };
 }

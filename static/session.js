@@ -21,6 +21,12 @@ export function mayOperate() {
   return env.editorRoles.includes(session.user?.role);
 }
 
+// Registering and revoking controllers is for admins alone (models/roles.py ADMINS; the generated env
+// carries only the editor roles). The server refuses anyone else whatever the page shows.
+export function mayAdminister() {
+  return session.user?.role === "admin";
+}
+
 function restore() {
   try {
     return JSON.parse(sessionStorage.getItem(STORAGE_KEY)) ?? {};

@@ -1,12 +1,16 @@
 // One event's card: its newest value, unit and age, and whether its chart is shown. It re-renders only
-// when its own event's newest reading changes (at most once per animation frame) or the clock ticks.
+// when its own event's newest reading or status changes (at most once per animation frame) or the clock
+// ticks. A stale event (the server's verdict) has its value greyed and says how long it has had no data;
+// that note is the card's accessible description, so it is read with the card, never announced by itself.
 import { computed } from "vue";
-import { formatAge, formatValue } from "../format.js";
+import { formatAge, formatSilence, formatValue } from "../format.js";
+import { lastReadingOf } from "../realtime.js";
 
 export default {
   props: {
     event: { type: Object, required: true },  // {public_id, name, unit}
     live: { type: Object, default: null },  // the event's LiveSeries (realtime.js); null until it has data
+    status: { type: Object, default: null },  // the server's verdict (realtime.js statuses); null: not stale
     now: { type: Number, required: true },
     charted: { type: Boolean, required: true },
   },
@@ -16,11 +20,15 @@ export default {
       props.live?.version.value;  // the LiveSeries is not reactive: its version says when it changed
       return props.live?.latest ?? null;
     });
+    const stale = computed(() => props.status?.stale === true);
+    const silence = computed(() => stale.value && formatSilence(lastReadingOf(props.status, props.live), props.now));
     const nameId = computed(() => `card-${props.event.public_id}`);
-    return { latest, nameId, formatAge, formatValue };
+    const noteId = computed(() => `card-${props.event.public_id}-stale`);
+    return { latest, stale, silence, nameId, noteId, formatAge, formatValue };
   },
   template: `
-    <article class="card panel" :data-event="event.public_id" :aria-labelledby="nameId">
+    <article class="card panel" :class="{ stale }" :data-event="event.public_id" :data-stale="stale"
+      :aria-labelledby="nameId" :aria-describedby="stale ? noteId : undefined">
       <header>
         <span :id="nameId" class="name" :title="event.public_id">{{ event.name }}</span>
         <label class="muted small"><input type="checkbox" :checked="charted"
@@ -28,6 +36,8 @@ export default {
           @change="$emit('toggle-chart', event.public_id)"> chart</label>
       </header>
       <div><span class="value">{{ formatValue(latest?.value) }}</span> <span class="unit">{{ event.unit }}</span></div>
-      <div class="muted small age">{{ latest ? formatAge(latest.time, now) : "no data yet" }}</div>
+      <div v-if="stale" :id="noteId" class="small stale-note" data-testid="stale-note">
+        <span aria-hidden="true">⚠ </span>{{ silence }}</div>
+      <div v-else class="muted small age">{{ latest ? formatAge(latest.time, now) : "no data yet" }}</div>
     </article>`,
 };

@@ -1,9 +1,11 @@
 // One event's Live chart, the last 15 minutes: the min-max band of each bucket with its average as the
 // line, then the newest readings as they are. Redrawn in an animation frame, at most every REDRAW_MS,
-// and only while on screen (one scrolled out of view catches up when it comes back).
+// and only while on screen (one scrolled out of view catches up when it comes back). A stale event's
+// chart is greyed (by CSS, without a redraw) and its caption says how long it has had no data.
 import { computed, onBeforeUnmount, onMounted, ref, watch } from "vue";
 import uPlot from "uplot";
-import { LIVE_WINDOW_MS } from "../realtime.js";
+import { formatSilence } from "../format.js";
+import { LIVE_WINDOW_MS, lastReadingOf } from "../realtime.js";
 
 // 15 minutes across a chart is a second or more per pixel: four redraws a second keep it live, and
 // 50 charts at 10 readings/s each then cost 200 redraws a second instead of 500.
@@ -16,6 +18,7 @@ export default {
     label: { type: String, required: true },
     unit: { type: String, default: "" },
     live: { type: Object, default: null },  // the event's LiveSeries (realtime.js); null until it has data
+    status: { type: Object, default: null },  // the server's verdict (realtime.js statuses); null: not stale
     now: { type: Number, required: true },  // the dashboard's ticking clock: the window slides with it
   },
   setup(props) {
@@ -26,7 +29,7 @@ export default {
     let waiting = null;
     let drawnAt = -Infinity;
     let onScreen = true;
-    let stale = false;  // changed while off screen
+    let behind = false;  // changed while off screen
     let observers = [];
 
     // The LiveSeries is not reactive: its version says when it changed.
@@ -39,6 +42,8 @@ export default {
       changed();
       return props.live?.buckets.length ?? 0;
     });
+    const stale = computed(() => props.status?.stale === true);
+    const silence = computed(() => stale.value && formatSilence(lastReadingOf(props.status, props.live), props.now));
     const columns = () => (props.live ? props.live.columns() : NOTHING);
     const size = () => ({ width: container.value.clientWidth, height: container.value.clientHeight });
     // Up to now, or to the newest reading if the server's clock is ahead of this one.
@@ -49,14 +54,14 @@ export default {
 
     function draw(time) {
       frame = null;
-      stale = !onScreen;
-      if (!plot || stale) return;
+      behind = !onScreen;
+      if (!plot || behind) return;
       drawnAt = time;
       plot.setData(columns());
     }
     function redraw() {
-      stale = !onScreen;
-      if (stale || frame !== null || waiting !== null) return;
+      behind = !onScreen;
+      if (behind || frame !== null || waiting !== null) return;
       const wait = drawnAt + REDRAW_MS - performance.now();
       if (wait <= 0) {
         frame = requestAnimationFrame(draw);
@@ -88,7 +93,7 @@ export default {
       resizing.observe(container.value);
       const showing = new IntersectionObserver(([entry]) => {
         onScreen = entry.isIntersecting;
-        if (onScreen && stale) redraw();
+        if (onScreen && behind) redraw();
       });
       showing.observe(figure.value);
       observers = [resizing, showing];
@@ -100,12 +105,14 @@ export default {
       for (const observer of observers) observer.disconnect();
       plot?.destroy();
     });
-    return { figure, container, readings, buckets };
+    return { figure, container, readings, buckets, stale, silence };
   },
   // data-points: the readings drawn (in buckets or as themselves); data-buckets: how many buckets.
   template: `
-    <figure ref="figure" class="chart" :data-chart="eventId" :data-points="readings" :data-buckets="buckets">
-      <figcaption>{{ label }}<span v-if="unit" class="muted"> ({{ unit }})</span></figcaption>
+    <figure ref="figure" class="chart" :class="{ stale }" :data-chart="eventId" :data-points="readings"
+      :data-buckets="buckets" :data-stale="stale">
+      <figcaption>{{ label }}<span v-if="unit" class="muted"> ({{ unit }})</span><span v-if="stale"
+        class="small stale-note"> · {{ silence }}</span></figcaption>
       <div ref="container" class="plot"></div>
     </figure>`,
 };

@@ -1,6 +1,7 @@
-// Live values and charts per event, the running experiment, and how the data is arriving.
+// Live values and charts per event (stale ones marked), the running experiment, and how the data is arriving.
 import { computed, onMounted, reactive, ref, watch } from "vue";
 import env from "../env.js";
+import { listOf, useAnnouncer } from "../announce.js";
 import { api, query } from "../api.js";
 import { useNow } from "../clock.js";
 import { useRealtimeDatapoints } from "../realtime.js";
@@ -19,7 +20,7 @@ const SERIES_EVENTS = 100;  // events per /datapoints/series request
 export default {
   components: { ConnectionIndicator, EventCard, EventChart, ExperimentPanel, HistoryChart, RangePicker },
   setup() {
-    const { state, series } = useRealtimeDatapoints({
+    const { state, series, statuses } = useRealtimeDatapoints({
       env,
       token: session.token,
       onUnauthorized: () => signOut("Your session has ended: please sign in again."),
@@ -27,6 +28,7 @@ export default {
     const now = useNow(1000);
     const events = ref([]);
     const loadError = ref(null);
+    const eventsLoaded = ref(false);  // or failed to: then cards are named by their ids
     const hidden = ref(new Set(JSON.parse(localStorage.getItem(HIDDEN_CHARTS_KEY) ?? "[]")));
 
     onMounted(async () => {
@@ -35,6 +37,7 @@ export default {
       } catch (failure) {
         loadError.value = `Could not load events: ${failure.message}`;
       }
+      eventsLoaded.value = true;
     });
 
     // Events created after the page loaded still get a card once their data arrives. This list changes
@@ -54,6 +57,18 @@ export default {
         if (live.latest && (!newest || live.latest.time > newest.time)) newest = live.latest;
       }
       return newest?.experiment_public_id ?? null;
+    });
+
+    // Screen readers hear once when events turn stale or get data again, by name; the card describes it after.
+    const announcer = useAnnouncer();
+    const staleIds = computed(() => (eventsLoaded.value ? cards.value : [])
+      .filter((card) => statuses[card.event.public_id]?.stale).map((card) => card.event.public_id));
+    watch(staleIds, (stale, before) => {
+      const nameOf = (id) => cards.value.find((card) => card.event.public_id === id)?.event.name ?? id;
+      const turned = stale.filter((id) => !before.includes(id)).map(nameOf);
+      const back = before.filter((id) => !stale.includes(id)).map(nameOf);
+      if (turned.length) announcer.announce(`No data from ${listOf(turned)}.`);
+      if (back.length) announcer.announce(`Data again from ${listOf(back)}.`);
     });
 
     // Looking back: every chart shows one span, read as buckets from /datapoints/series.
@@ -112,8 +127,8 @@ export default {
       localStorage.setItem(HIDDEN_CHARTS_KEY, JSON.stringify([...next]));
     }
 
-    return { state, now, cards, seenExperiment, hidden, loadError, toggleChart, range, history, showCustom, zoom,
-             resetZoom };
+    return { state, statuses, announcement: announcer.text, now, cards, seenExperiment, hidden, loadError, toggleChart,
+             range, history, showCustom, zoom, resetZoom };
   },
   template: `
     <main class="dashboard">
@@ -126,19 +141,22 @@ export default {
         <button v-if="history.zoomedFrom && range !== 'live'" type="button" class="link" @click="resetZoom">Reset zoom</button>
         <span v-if="history.busy" class="muted small" role="status">loading history…</span>
       </div>
+      <p class="visually-hidden" role="status" data-testid="announcement">{{ announcement }}</p>
       <p v-if="history.error" class="error" role="alert">{{ history.error }}</p>
       <p v-if="loadError" class="error" role="alert">{{ loadError }}</p>
       <p v-if="!cards.length && !loadError" class="muted">
         No events yet. Create one (<code>app.py event add</code> or the API) and start a controller.
       </p>
       <section class="cards">
-        <EventCard v-for="card in cards" :key="card.event.public_id" :event="card.event" :live="card.live" :now="now"
+        <EventCard v-for="card in cards" :key="card.event.public_id" :event="card.event" :live="card.live"
+          :status="statuses[card.event.public_id] ?? null" :now="now"
           :charted="!hidden.has(card.event.public_id)" @toggle-chart="toggleChart" />
       </section>
       <section class="charts" v-if="range === 'live'">
         <template v-for="card in cards" :key="card.event.public_id">
           <EventChart v-if="!hidden.has(card.event.public_id)" class="panel" :event-id="card.event.public_id"
-            :label="card.event.name" :unit="card.event.unit" :live="card.live" :now="now" />
+            :label="card.event.name" :unit="card.event.unit" :live="card.live"
+            :status="statuses[card.event.public_id] ?? null" :now="now" />
         </template>
       </section>
       <section class="charts" v-else-if="history.span">

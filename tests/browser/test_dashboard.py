@@ -278,3 +278,126 @@ async def test_on_a_390_px_phone_cards_and_live_charts_fit_and_charts_toggle_fro
         await page.keyboard.press("Space")
         await expect(temperature).to_have_attribute("data-points", "30")
         await expect(page.get_by_role("article", name="Inlet temperature")).to_be_visible()
+
+
+def presence(page: Page, controller: str):
+    return page.locator(f'[data-controller="{controller}"] [data-testid="presence"]')
+
+
+async def register_controller(server, name: str, **scope) -> dict:
+    status, created = await server.api("POST", "/controllers", {"name": name, **scope}, token=server.token("admin"))
+    assert status == 201, created
+    return created
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_stale_event_is_marked_on_its_card_and_chart_until_a_fresh_reading_comes(server, chromium):
+    admin = server.token("admin")
+    status, _ = await server.api("PUT", "/events/evt_temp01", {"stale_after": 60}, token=admin)
+    assert status == 200
+    await post_readings(server, [{"event_public_id": "evt_temp01", "value": 21.5,
+                                  "timestamp": stamp(datetime.now(UTC) - timedelta(minutes=3))}])
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"))
+        card = page.locator('[data-event="evt_temp01"]')
+        await expect(card).to_have_attribute("data-stale", "true")
+        await expect(card.get_by_test_id("stale-note")).to_have_text(re.compile(r"no data for 3 min$"))
+        await expect(card.locator(".value")).to_have_text("21.5")
+        await expect(chart(page, "evt_temp01")).to_have_attribute("data-stale", "true")
+        await expect(chart(page, "evt_temp01").locator("figcaption")).to_contain_text("no data for 3 min")
+        # Screen readers: the card's description says it, and one polite announcement, not one per tick.
+        await expect(page.get_by_role("article", name="Inlet temperature")).to_have_accessible_description(
+            re.compile(r"no data for 3 min"))
+        await expect(page.get_by_test_id("announcement")).to_have_text("No data from Inlet temperature.")
+        await expect(page.locator('[data-event="evt_press01"]')).to_have_attribute("data-stale", "false")
+        await save_screenshot(page, "dashboard-stale.png")
+
+        async with controller_sending(server, "evt_temp01", interval=0.2) as acked:
+            await server.wait_for(lambda: len(acked) >= 1)
+            await expect(card).to_have_attribute("data-stale", "false")  # the server's word, within a second or so
+        await expect(card.locator(".value")).to_have_text(f"{acked[-1]:g}")
+        await expect(card.get_by_test_id("stale-note")).to_have_count(0)
+        await expect(chart(page, "evt_temp01")).to_have_attribute("data-stale", "false")
+        await expect(page.get_by_test_id("announcement")).to_have_text("Data again from Inlet temperature.")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_operator_sees_controllers_come_online_and_go_offline_but_cannot_register_or_revoke(
+        server, chromium):
+    created = await register_controller(server, "Boiler room", events=["evt_temp01"])
+    row = f'[data-controller="{created["public_id"]}"]'
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"))
+        await page.get_by_role("link", name="Controllers").click()
+        await expect(presence(page, created["public_id"])).to_have_text("offline")
+        await expect(page.locator(row)).to_contain_text("Boiler room")
+        await expect(page.locator(row)).to_contain_text("evt_temp01")  # its scope
+        await expect(page.get_by_role("button", name="Register")).to_have_count(0)
+        await expect(page.get_by_role("button", name=re.compile("^Revoke"))).to_have_count(0)
+
+        controller = await server.connect_controller(created["access_token"])
+        await expect(presence(page, created["public_id"])).to_have_text("online", timeout=10_000)
+        await expect(page.locator(row)).to_contain_text("127.0.0.1")
+
+        await page.set_viewport_size({"width": 390, "height": 844})  # each controller stacks into lines
+        box = await page.locator(row).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        await save_screenshot(page, "controllers-390.png")
+
+        controller.close()
+        await expect(presence(page, created["public_id"])).to_have_text("offline", timeout=10_000)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_viewer_has_no_controllers_view(server, chromium):
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"), email="viewer@lab.example")
+        await expect(page.get_by_role("link", name="Datapoints")).to_be_visible()
+        await expect(page.get_by_role("link", name="Controllers")).to_have_count(0)
+        await page.goto(server.url("/#/controllers", "http"))
+        await expect(page.locator(".cards")).to_be_visible()  # the dashboard instead
+        await expect(page.locator("main.controllers")).to_have_count(0)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_admin_registers_a_controller_sees_its_token_once_and_revokes_it(server, chromium):
+    server.add_user("admin@lab.example", "admin")
+    async with browser_page(chromium) as page:
+        await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        await sign_in(page, server.url("", "http"), email="admin@lab.example")
+        await page.get_by_role("link", name="Controllers").click()
+
+        await page.get_by_label("Name").fill("Pump 2")
+        await page.get_by_role("radio", name="these events").check()
+        await page.get_by_label("Event ids").fill("evt_press01")
+        await page.get_by_label("Event ids").press("Enter")  # submits from the keyboard
+        panel = page.get_by_test_id("new-token")
+        await expect(panel).to_contain_text("Shown only once")
+        await expect(page.get_by_role("heading", name="Token of Pump 2")).to_be_focused()
+        token = await page.get_by_role("textbox", name="Token").input_value()
+        assert re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", token), token
+        await page.get_by_role("button", name="Copy").click()
+        await expect(panel.get_by_role("status")).to_have_text("Copied to the clipboard.")
+        assert await page.evaluate("navigator.clipboard.readText()") == token
+
+        status, listed = await server.api("GET", "/controllers", token=server.token("admin"))
+        [created] = listed["data"]
+        assert (created["name"], created["events"]) == ("Pump 2", ["evt_press01"])
+        controller = await server.connect_controller(token)  # the token shown is the controller's
+        await expect(presence(page, created["public_id"])).to_have_text("online", timeout=10_000)
+        await save_screenshot(page, "controllers.png")
+
+        await page.get_by_role("button", name="Done: hide the token").click()
+        await expect(panel).to_have_count(0)
+        await expect(page.get_by_label("Name")).to_be_focused()
+        await page.reload()
+        await expect(presence(page, created["public_id"])).to_have_text("online", timeout=10_000)
+        assert token not in await page.content()  # never shown again
+
+        page.once("dialog", lambda dialog: dialog.accept())  # "Revoke controller "Pump 2" (ctl_...)? ..."
+        await page.get_by_role("button", name="Revoke Pump 2").click()
+        code, _ = await controller.closed()
+        assert code == 1008
+        row = page.locator(f'[data-controller="{created["public_id"]}"]')
+        await expect(row.get_by_test_id("revoked")).to_be_visible()
+        await expect(page.get_by_role("button", name="Revoke Pump 2")).to_have_count(0)

@@ -66,8 +66,9 @@ export function fakeWebSocket() {
  * The datapoints API over a commit log. A point's cursor is its position in the log, so `after=n`
  * returns what was committed after the n-th point. Requests of a kind ("page": the newest first;
  * "since": the same from a time on, paged with `before`; "latest"; "after"; "series": buckets per
- * event) can be made to fail with a status, or held until released; like a real server, a held
- * request answers with the log as it was when the request arrived.
+ * event; "events": every event with the server's stale verdict, which `judge` sets) can be made to fail
+ * with a status, or held until released; like a real server, a held request answers with the log and
+ * verdicts as they were when the request arrived.
  */
 export function fakeServer(committed = []) {
   const log = [];
@@ -76,6 +77,7 @@ export function fakeServer(committed = []) {
   const held = [];
   const requests = [];
   const deleted = new Set();  // events the series endpoint answers 404 for
+  const verdicts = new Map();  // event -> stale (true or false); events not here are not stale
 
   function commit(...points) {
     return points.map((datapoint) => {
@@ -89,7 +91,14 @@ export function fakeServer(committed = []) {
     if (failing.has(kind)) return [failing.get(kind), { error: { code: failing.get(kind), message: "failed" } }];
     if (kind === "latest") {
       const newest = new Map(log.map((datapoint) => [datapoint.event_public_id, datapoint]));
-      return [200, { data: [...newest.values()] }];
+      return [200, { data: [...newest.values()].map(({ cursor, ...datapoint }) => (
+        { ...datapoint, stale: verdicts.get(datapoint.event_public_id) ?? false })) }];
+    }
+    if (kind === "events") {
+      const events = new Set([...log.map((datapoint) => datapoint.event_public_id), ...verdicts.keys()]);
+      return [200, { data: [...events].sort().map((event) => ({
+        public_id: event, name: event, stale_after: verdicts.has(event) ? 60 : null, stale: verdicts.get(event) ?? false,
+      })) }];
     }
     if (kind === "after") {
       const after = query.get("after");
@@ -141,6 +150,7 @@ export function fakeServer(committed = []) {
 
   function kindOf(pathname, searchParams) {
     if (pathname.endsWith("/latest")) return "latest";
+    if (pathname.endsWith("/events")) return "events";
     if (pathname.endsWith("/series")) return "series";
     if (searchParams.has("after")) return "after";
     return searchParams.has("from") ? "since" : "page";
@@ -180,6 +190,9 @@ export function fakeServer(committed = []) {
     },
     deleteEvent(event) {
       deleted.add(event);
+    },
+    judge(event, stale) {
+      verdicts.set(event, stale);
     },
     release(kind) {
       holding.delete(kind);

@@ -19,7 +19,7 @@ describe("starting", () => {
     const quiet = point(1, { event: "evt_b" });
     const live = start({ committed: [quiet, point(2), point(3), point(4), point(5), point(6)] });
     assert.equal(live.sockets.length, 1);
-    assert.equal(live.socket().url, live.env.streamUrl);
+    assert.equal(live.socket().url, `${live.env.streamUrl}?status=1`);
     assert.equal(live.state.mode, "connecting");
     assert.equal(live.state.attempt, 0);
     assert.equal(live.state.maxAttempts, 3);
@@ -631,17 +631,17 @@ describe("tokens", () => {
     await settle();
     live.socket().open();
     await settle();
-    assert.equal(live.socket().url, `${live.env.streamUrl}?token=a%20b%26c%3Dd`);
+    assert.equal(live.socket().url, `${live.env.streamUrl}?status=1&token=a%20b%26c%3Dd`);
     assert.deepEqual(live.server.requests.map((request) => request.kind), ["page", "latest", "since", "after"]);
     for (const request of live.server.requests) assert.equal(request.headers.Authorization, "Bearer a b&c=d");
   });
 
-  test("without a token there is no query and no Authorization header", async () => {
+  test("without a token the query is only status=1, and there is no Authorization header", async () => {
     const live = start();
     await settle();
     live.socket().open();
     await settle();
-    assert.equal(live.socket().url, live.env.streamUrl);
+    assert.equal(live.socket().url, `${live.env.streamUrl}?status=1`);
     assert.equal(live.server.requests.length, 4);
     for (const request of live.server.requests) assert.equal("Authorization" in request.headers, false);
   });
