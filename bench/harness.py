@@ -126,7 +126,9 @@ class Server:
                 if process.returncode != 0:
                     raise BenchError(f"could not create event {public_id}: {errors.strip()[-500:]}")
 
-    def controller_token(self) -> str:
+    def controller_token(self, registered: bool = False) -> str:
+        if registered:  # scoped to the bench's events: every reading passes the scope check and records its source
+            return self.app_command("controller", "add", "bench", "--prefix", "bench_evt_")
         return self.app_command("token", "--role", "controller", "--subject", "bench")
 
     def admin_token(self) -> str:

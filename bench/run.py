@@ -74,7 +74,7 @@ def run_scenario(name: str, options: Options, args: argparse.Namespace, server_e
               else start_server(args.var_dir, server_env, args.out, args.app_dir.resolve()))
     try:
         server.create_events(options.events)
-        options.token = args.token or server.controller_token()
+        options.token = args.token or server.controller_token(registered=args.registered_controller)
         started = time.time()
         result = {**SCENARIOS, **LONG_SCENARIOS}[name](server, options)
         result["wall_seconds"] = round(time.time() - started, 1)
@@ -335,6 +335,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="drive an already running server, e.g. http://127.0.0.1:8000")
     p.add_argument("--server-pid", type=int, help="its process id (for CPU and RSS); required with --url")
     p.add_argument("--token", help="controller token for --url (default: `app.py token` with this environment)")
+    p.add_argument("--registered-controller", action="store_true",
+                   help="controllers use a registered controller's token (`app.py controller add`, scoped to the "
+                        "prefix bench_evt_), so scope checks and provenance are in the path")
     p.add_argument("--var-dir", type=Path, help="WEBMACS_VAR_DIR for the started server (default: a fresh temp dir)")
     p.add_argument("--app-dir", type=Path, default=ROOT,
                    help="run app.py from this directory, e.g. an exported older commit (default: this checkout)")
