@@ -336,7 +336,7 @@ async def datapoints_page(db: momoko.Pool, page_size: int, filters: Filters,
 async def latest_per_event(db: momoko.Pool) -> list[dict[str, Any]]:
     """The newest datapoint of each event: one descent of the (event_id, recorded_at) index each."""
     cursor = await db.execute(
-        f"SELECT {_LISTED}, {events.STALE_SQL} AS stale FROM events e CROSS JOIN LATERAL ("
+        f"SELECT {_LISTED}, {events.stale_sql('d.recorded_at')} AS stale FROM events e CROSS JOIN LATERAL ("
         " SELECT d.* FROM datapoints d WHERE d.event_id = e.id ORDER BY d.recorded_at DESC, d.id DESC LIMIT 1) d"
         f" LEFT JOIN experiments x ON x.id = d.experiment_id{SOURCES_JOIN} ORDER BY e.public_id",
         cursor_factory=RealDictCursor)

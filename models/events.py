@@ -10,14 +10,22 @@ from psycopg2.extras import RealDictCursor
 
 EVENT_TYPES = ("sensor", "actuator", "range", "cmd_button", "cmd_opened", "cmd_closed")
 _COLUMNS = "public_id, name, type, unit, min_value, max_value, stale_after"
-# Each event with whether it is stale now: one descent of its (event_id, recorded_at) index, and only
-# for events that have a stale_after. An event that never had a reading is stale too.
-_WITH_STALE = f"""SELECT {', '.join('e.' + column for column in _COLUMNS.split(', '))},
-    e.stale_after IS NOT NULL AND coalesce(n.newest < now() - e.stale_after * interval '1 second', true) AS stale
-FROM events e LEFT JOIN LATERAL (
+
+
+def stale_sql(newest: str) -> str:
+    """Whether event `e` is stale now, given the time of its newest reading (NULL: it never had one, and
+    is stale then too). The one statement of the rule, for every query that judges it."""
+    return (f"(e.stale_after IS NOT NULL"
+            f" AND coalesce({newest} < now() - e.stale_after * interval '1 second', true))")
+
+
+# Each event's newest reading: one descent of its (event_id, recorded_at) index, and only for events
+# that have a stale_after.
+_NEWEST = """LEFT JOIN LATERAL (
     SELECT recorded_at AS newest FROM datapoints d WHERE d.event_id = e.id ORDER BY recorded_at DESC LIMIT 1
 ) n ON e.stale_after IS NOT NULL"""
-STALE_SQL = "(e.stale_after IS NOT NULL AND d.recorded_at < now() - e.stale_after * interval '1 second')"
+_WITH_STALE = f"""SELECT {', '.join('e.' + column for column in _COLUMNS.split(', '))}, {stale_sql('n.newest')} AS stale
+FROM events e {_NEWEST}"""
 
 
 async def upsert_event(db: momoko.Pool, public_id: str, name: str, unit: str = "",
@@ -43,6 +51,14 @@ class EventInUse(ValueError):
 
 async def list_events(db: momoko.Pool) -> list[dict[str, Any]]:
     cursor = await db.execute(f"{_WITH_STALE} ORDER BY e.public_id", cursor_factory=RealDictCursor)
+    return [dict(row) for row in cursor.fetchall()]
+
+
+async def watched_events(db: momoko.Pool) -> list[dict[str, Any]]:
+    """The events that have a stale_after: {"public_id", "stale_after", "newest", "stale"}."""
+    cursor = await db.execute(f"SELECT e.public_id, e.stale_after, n.newest, {stale_sql('n.newest')} AS stale"
+                              f" FROM events e {_NEWEST} WHERE e.stale_after IS NOT NULL",
+                              cursor_factory=RealDictCursor)
     return [dict(row) for row in cursor.fetchall()]
 
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import momoko
-from psycopg2.extras import RealDictCursor
 
+from models import events
 from models.controllers import controllers_present
 from models.database import UNAVAILABLE, one_line
 from models.timestamps import format_timestamp
@@ -20,16 +20,6 @@ from models.timestamps import format_timestamp
 log = logging.getLogger("webmacs.status")
 
 INTERVAL = 1.0  # seconds between looks
-
-# Events that can be stale, with their newest reading: one index descent each.
-_EVENTS = """
-SELECT e.public_id, e.stale_after, n.newest,
-       coalesce(n.newest < now() - e.stale_after * interval '1 second', true) AS stale
-FROM events e LEFT JOIN LATERAL (
-    SELECT recorded_at AS newest FROM datapoints d WHERE d.event_id = e.id ORDER BY recorded_at DESC LIMIT 1
-) n ON true
-WHERE e.stale_after IS NOT NULL
-"""
 
 
 def _moment(value: datetime | None) -> str | None:
@@ -86,21 +76,21 @@ class StatusWatcher:
     async def _look(self) -> list[dict[str, Any]]:
         """Read the state; returns the frames of what changed since the last look (none on the first)."""
         present = await controllers_present(self._db, self._expiry)
-        cursor = await self._db.execute(_EVENTS, cursor_factory=RealDictCursor)
+        watched = await events.watched_events(self._db)
         now = format_timestamp(datetime.now(UTC))
         controllers = {row["public_id"]: {
             "type": "controller", "public_id": row["public_id"], "name": row["name"], "connected": row["connected"],
             "connected_since": _moment(row["connected_since"]), "address": row["address"], "at": now,
         } for row in present}
-        events = {row["public_id"]: {
+        statuses = {row["public_id"]: {
             "type": "event_status", "event_public_id": row["public_id"], "stale": row["stale"],
             "stale_after": row["stale_after"], "last_reading_at": _moment(row["newest"]), "at": now,
-        } for row in cursor.fetchall()}
+        } for row in watched}
         changed = []
         if self._known:
             changed += [frame for key, frame in controllers.items()
                         if key not in self._controllers or self._controllers[key]["connected"] != frame["connected"]]
-            changed += [frame for key, frame in events.items()
+            changed += [frame for key, frame in statuses.items()
                         if key not in self._events or self._events[key]["stale"] != frame["stale"]]
-        self._controllers, self._events, self._known = controllers, events, True
+        self._controllers, self._events, self._known = controllers, statuses, True
         return changed
