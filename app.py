@@ -24,6 +24,7 @@ from tornado.httpserver import HTTPServer
 from tornado.httputil import url_concat
 
 import handlers.auth
+import handlers.commands
 import handlers.controllers
 import handlers.datapoints
 import handlers.docs
@@ -42,7 +43,20 @@ from handlers.base import NotFoundHandler, SocketHandler
 from handlers.stream import StreamHandler
 from handlers.throttle import LoginThrottle
 from handlers.wire import ConnectionCaps, GuardedHTTPServer
-from models import backup, controllers, database, events, presence, retention, revocations, roles, tokens, users
+from models import (
+    backup,
+    controllers,
+    database,
+    events,
+    presence,
+    retention,
+    revocations,
+    roles,
+    sessions,
+    tokens,
+    users,
+)
+from models.commands import CommandDesk
 from models.ingest import IngestQueue
 from models.metrics import Metrics
 from models.presence import PresenceBoard
@@ -58,8 +72,8 @@ FIRST_ADMIN = "admin@localhost"
 MIN_PASSWORD_LENGTH = 8
 
 HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.metrics, handlers.auth,
-                   handlers.datapoints, handlers.events, handlers.experiments, handlers.controllers, handlers.docs,
-                   handlers.pages)
+                   handlers.datapoints, handlers.events, handlers.experiments, handlers.controllers, handlers.commands,
+                   handlers.docs, handlers.pages)
 
 
 class WebMACS(tornado.web.Application):
@@ -84,6 +98,7 @@ class WebMACS(tornado.web.Application):
                                     wanted=StreamHandler.status_wanted)
         self.revocations = RevocationListener(database_url, db, close=SocketHandler.close_revoked,
                                               held_token_ids=SocketHandler.held_token_ids)
+        self.commands = CommandDesk(database_url, db)
         self.login_throttle = LoginThrottle()
         self.subscribers_cut_off = 0
         self.sockets_refused = 0  # WebSocket upgrades over the per-address cap behind a proxy
@@ -119,6 +134,7 @@ class WebMACS(tornado.web.Application):
         if self.relay is not None:
             await self.relay.start(settled=self.ingest.written)
         await self.revocations.start()
+        await self.commands.start()
         self.presence.start()
         self.status.start()
         self._purging = asyncio.ensure_future(self._purge_regularly())
@@ -135,6 +151,7 @@ class WebMACS(tornado.web.Application):
         if self.relay is not None:
             await self.relay.stop()
         await self.revocations.stop()
+        await self.commands.stop()
         await self.presence.stop()
         await self.status.stop()
 
@@ -151,6 +168,7 @@ class WebMACS(tornado.web.Application):
                 self.last_purge = await retention.purge(self.db, config.datapoint_retention_days,
                                                         config.experiment_retention_days, config.rollup_retention_days,
                                                         stopping=self._stopping.is_set)
+                await sessions.forget_unused(self.db)
             except database.UNAVAILABLE as error:
                 log.warning("retention could not run: %s", database.one_line(error))
             except Exception:
@@ -212,6 +230,8 @@ async def serve(settings: Settings, url: str) -> None:
                    xheaders=settings.behind_proxy, idle_connection_timeout=settings.http_idle_timeout,
                    body_timeout=settings.http_body_timeout)
     except OSError as error:
+        await app.stop()  # its background work (retention, delivery, presence) ends before the process does
+        db.close()
         raise OSError(error.errno, f"cannot listen on {settings.host}:{settings.port}: {error.strerror} "
                                    "(is another server running? PORT chooses another port)") from None
     log.info("serving on http://%s:%d (database %s)", settings.host, settings.port, database.redact(url))

@@ -75,6 +75,7 @@ def run_scenario(name: str, options: Options, args: argparse.Namespace, server_e
     try:
         server.create_events(options.events)
         options.token = args.token or server.controller_token(registered=args.registered_controller)
+        options.sessions = args.sessions
         started = time.time()
         result = {**SCENARIOS, **LONG_SCENARIOS}[name](server, options)
         result["wall_seconds"] = round(time.time() - started, 1)
@@ -338,6 +339,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registered-controller", action="store_true",
                    help="controllers use a registered controller's token (`app.py controller add`, scoped to the "
                         "prefix bench_evt_), so scope checks and provenance are in the path")
+    p.add_argument("--sessions", action="store_true",
+                   help="each controller connection names a session (?session=), so the server's exactly-once "
+                        "check of every message is in the path")
     p.add_argument("--var-dir", type=Path, help="WEBMACS_VAR_DIR for the started server (default: a fresh temp dir)")
     p.add_argument("--app-dir", type=Path, default=ROOT,
                    help="run app.py from this directory, e.g. an exported older commit (default: this checkout)")

@@ -34,6 +34,7 @@ class Options:
     laggard_rcvbuf: int = 4096
     events: list[str] = field(default_factory=list)
     token: str = ""
+    sessions: bool = False  # controllers name sessions (exactly once), as `app.py simulate` does
     log_dir: Path = OUT  # where servers started by a scenario (relay) write their logs
     fill: int = 50_000_000  # history: readings stored before the reads are measured
     repeats: int = 20  # history: measured calls of each read after the first (cold) one
@@ -41,7 +42,7 @@ class Options:
 
 
 def target_of(server: Server, options: Options) -> Target:
-    return Target(server.host, server.port, options.token)
+    return Target(server.host, server.port, options.token, options.sessions)
 
 
 # --- sampling ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import math
 import multiprocessing
 import os
 import time
+import uuid
 from array import array
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +30,7 @@ class Target:
     host: str
     port: int
     token: str = ""
+    sessions: bool = False  # each controller connection names a session: the server's resend check is on
 
 
 # --- in the worker processes -----------------------------------------------------------------
@@ -87,7 +89,8 @@ class Controller(WebSocketClient):
     """Sends readings with seq; in windowed mode each ack releases the next message."""
 
     def __init__(self, target: Target, source: Source, phases: Phases, windowed: bool) -> None:
-        super().__init__(target.host, target.port, f"{TELEMETRY_PATH}?token={target.token}")
+        session = f"&session=bench-{uuid.uuid4().hex[:12]}" if target.sessions else ""
+        super().__init__(target.host, target.port, f"{TELEMETRY_PATH}?token={target.token}{session}")
         self.source = source
         self.phases = phases  # counts: readings acked as stored; latencies: send -> ack
         self.windowed = windowed

@@ -1,4 +1,5 @@
-"""The reference controller: plausible readings, numbered with seq, resent until acked, over a reconnecting socket."""
+"""The reference controller: plausible readings, numbered with seq in a named session and resent until acked
+(so each is stored exactly once), over a reconnecting socket."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import math
 import random
 import signal
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from tornado.httpclient import HTTPClientError
+from tornado.httputil import url_concat
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 log = logging.getLogger("webmacs.simulate")
@@ -26,12 +29,13 @@ DRAIN_SECONDS = 5.0  # how long a stopping simulator waits for outstanding acks
 RETRY_DELAY = 1.0  # seconds before resending what the server could not store
 
 
-def reading(event_public_id: str, number: int, now: float) -> dict[str, Any]:
-    """A slow wave plus noise, different per event, stamped at the moment of measuring."""
+def reading(event_public_id: str, number: int, now: float, setpoint: float | None = None) -> dict[str, Any]:
+    """A slow wave plus noise, different per event, stamped at the moment of measuring; an event that was
+    commanded reports the commanded value instead (an actuator's state, a range's setpoint)."""
     wave = 3.0 * math.sin(2 * math.pi * now / 60.0 + number)
     return {
         "event_public_id": event_public_id,
-        "value": round(20.0 + 5.0 * number + wave + random.gauss(0.0, 0.1), 3),
+        "value": setpoint if setpoint is not None else round(20.0 + 5.0 * number + wave + random.gauss(0.0, 0.1), 3),
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
         .replace("+00:00", "Z"),
     }
@@ -41,13 +45,17 @@ class Simulator:
     """Owns the unacked messages: each keeps its seq until the server acks it, and is resent after a reconnect."""
 
     def __init__(self, url: str, events: list[str], rate: float, batch: int) -> None:
-        self.url = url
+        # A new session per run, its seq from 1: the server tells a resend from a new message by both.
+        self.session = f"sim-{uuid.uuid4().hex[:16]}"
+        self.url = url_concat(url, {"session": self.session})
         self.events = [event.strip() for event in events if event.strip()]
         self.interval = 1.0 / rate
         self.batch = max(1, batch)
         self.unacked: dict[int, str] = {}
         self.next_seq = 1
         self.sent = self.acked = self.rejected = self.connections = 0
+        self.setpoints: dict[str, float] = {}  # event -> the value last commanded
+        self.commands_applied: set[str] = set()  # command ids: each is applied once, however often it comes
         self.fatal: str | None = None
         self._pending: list[dict[str, Any]] = []
 
@@ -96,7 +104,8 @@ class Simulator:
 
     def _measure(self, conn: WebSocketClientConnection) -> None:
         now = time.time()
-        self._pending.extend(reading(event, number, now) for number, event in enumerate(self.events))
+        self._pending.extend(reading(event, number, now, self.setpoints.get(event))
+                             for number, event in enumerate(self.events))
         while len(self._pending) >= self.batch:
             items, self._pending = self._pending[:self.batch], self._pending[self.batch:]
             message: dict[str, Any] = {**items[0]} if self.batch == 1 else {"datapoints": items}
@@ -109,7 +118,9 @@ class Simulator:
     async def _read(self, conn: WebSocketClientConnection) -> None:
         while (text := await conn.read_message()) is not None:
             answer = json.loads(text)
-            if answer.get("type") == "ack":
+            if answer.get("type") == "command":
+                _send(conn, json.dumps(self._apply(answer)))
+            elif answer.get("type") == "ack":
                 if self.unacked.pop(answer.get("seq"), None) is not None:
                     self.acked += sum(1 for public_id in answer["public_ids"] if public_id)
             elif answer.get("type") == "error":
@@ -120,9 +131,32 @@ class Simulator:
                     self.unacked.pop(answer.get("seq"), None)
                     self.rejected += 1
 
+    def _apply(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Apply a command unless it has expired or is not for us; the command_ack that says which."""
+        command_id, event = command.get("command_id"), command.get("event_public_id")
+        answer: dict[str, Any] = {"type": "command_ack", "command_id": command_id, "ok": True}
+        if command_id in self.commands_applied:
+            return answer  # sent again after a reconnect: applied already
+        if event not in self.events:
+            return {**answer, "ok": False, "message": f"{event} is not one of this controller's events"}
+        if _expired(command.get("expires_at", "")):
+            return {**answer, "ok": False, "message": "arrived after it expired; not applied"}
+        self.setpoints[event] = float(command["value"])
+        self.commands_applied.add(str(command_id))
+        log.info("applied %s: %s = %s", command_id, event, command["value"])
+        return answer
+
     def _resend(self, conn: WebSocketClientConnection, seq: int) -> None:
         if seq in self.unacked:
             _send(conn, self.unacked[seq])
+
+
+def _expired(expires_at: str) -> bool:
+    """A conforming controller never applies a command after its expires_at (an unreadable one counts as past)."""
+    try:
+        return datetime.fromisoformat(expires_at) <= datetime.now(UTC)
+    except ValueError:
+        return True
 
 
 def _send(conn: WebSocketClientConnection, text: str) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from conf.settings import Settings
     from handlers.throttle import LoginThrottle
+    from models.commands import CommandDesk
     from models.ingest import IngestQueue
     from models.metrics import Metrics
     from models.presence import PresenceBoard
@@ -58,6 +59,7 @@ class Services(Protocol):
     ingest: IngestQueue
     relay: Relay | None  # only with BROADCAST_ACROSS_PROCESSES
     presence: PresenceBoard
+    commands: CommandDesk
     status: StatusWatcher
     login_throttle: LoginThrottle
     metrics: Metrics

@@ -159,6 +159,19 @@ async def transaction(db: momoko.Pool) -> AsyncIterator[momoko.Connection]:
         db.putconn(conn)
 
 
+@contextlib.asynccontextmanager
+async def savepoint(conn: momoko.Connection) -> AsyncIterator[None]:
+    """Inside a transaction: what the block did is undone if it raises (and the transaction goes on)."""
+    await conn.execute("SAVEPOINT attempt")
+    try:
+        yield
+    except BaseException:
+        if not conn.closed:
+            await conn.execute("ROLLBACK TO SAVEPOINT attempt; RELEASE SAVEPOINT attempt")
+        raise
+    await conn.execute("RELEASE SAVEPOINT attempt")
+
+
 async def stream_rows(db: momoko.Pool, query: str, params: Sequence[Any],
                       chunk_rows: int) -> AsyncIterator[list[tuple[Any, ...]]]:
     """The query's rows, chunk by chunk from a server-side cursor: memory holds one chunk, however many."""

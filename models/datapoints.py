@@ -10,7 +10,7 @@ from typing import Any
 import momoko
 from psycopg2.extras import RealDictCursor
 
-from models import events, rollups
+from models import events, rollups, sessions
 from models.database import stream_rows, transaction
 from models.readings import NOBODY, Reading, Source
 from models.timestamps import utc_text
@@ -23,15 +23,26 @@ PUBLIC_ID_SQL = "'dp_' || d.id"
 # against an event being deleted in between. Ids are taken first, so that each row is known by its
 # position in the batch (0006_transaction_ordered_ids.sql says what an id holds). The running
 # experiment is looked up in the same statement, so a datapoint is tagged with the experiment that was
-# running when it committed.
+# running when it committed. Messages sent in a named session are stored only if their seq is above the
+# session's highest, and what they were acked with is kept in the same statement
+# (0009_sessions_and_commands.sql): a resend comes back marked, and nothing of it is stored again.
 _INSERT = """
 WITH running AS (
     SELECT id, public_id FROM experiments WHERE stopped_at IS NULL
+), sent AS MATERIALIZED (
+    SELECT * FROM unnest(%s::text[], %s::float8[], %s::timestamptz[], %s::integer[], %s::integer[], %s::bigint[])
+         WITH ORDINALITY AS r(event_public_id, value, recorded_at, source, session_id, seq, position)
+), sessions AS MATERIALIZED (
+    -- Locked until commit: a resend racing its original on another process waits here, then sees it taken.
+    SELECT id, high_seq, missing FROM telemetry_sessions
+    WHERE id IN (SELECT session_id FROM sent WHERE session_id IS NOT NULL) ORDER BY id FOR UPDATE
+), fresh AS MATERIALIZED (
+    SELECT sent.* FROM sent LEFT JOIN sessions s ON s.id = sent.session_id
+    WHERE sent.session_id IS NULL OR sent.seq > s.high_seq OR s.missing @> sent.seq
 ), known AS MATERIALIZED (
     SELECT e.id AS event_id, r.value, r.recorded_at, r.source, r.position,
            row_number() OVER (ORDER BY r.position) - 1 AS place
-    FROM unnest(%s::text[], %s::float8[], %s::timestamptz[], %s::integer[])
-         WITH ORDINALITY AS r(event_public_id, value, recorded_at, source, position)
+    FROM fresh r
     JOIN events e ON e.public_id = r.event_public_id
 ), first AS MATERIALIZED (
     SELECT webmacs_take_datapoint_ids((SELECT count(*) FROM known)::integer) AS id
@@ -69,10 +80,34 @@ WITH running AS (
                           THEN EXCLUDED.last_value ELSE kept.last_value END,
         last_id = CASE WHEN (EXCLUDED.last_at, EXCLUDED.last_id) > (kept.last_at, kept.last_id)
                        THEN EXCLUDED.last_id ELSE kept.last_id END
+), messages AS (
+    -- Per message of a session: its first stored id and how many (they are consecutive).
+    SELECT f.session_id, f.seq, min(n.id) AS first_id, count(n.id)::integer AS stored
+    FROM fresh f LEFT JOIN numbered n ON n.position = f.position
+    WHERE f.session_id IS NOT NULL GROUP BY 1, 2
+), remembered AS (
+    INSERT INTO telemetry_acks (session_id, last_seq, seqs, firsts, counts)
+    SELECT session_id, max(seq), array_agg(seq ORDER BY seq), array_agg(first_id ORDER BY seq),
+           array_agg(stored ORDER BY seq)
+    FROM messages GROUP BY session_id
+    RETURNING session_id, last_seq, seqs
+), raised AS (
+    UPDATE telemetry_sessions s
+    SET high_seq = greatest(s.high_seq, r.last_seq), used_at = now(),
+        missing = webmacs_seqs_missing(s.missing, s.high_seq,
+                                       (SELECT range_agg(int8range(seq, seq + 1)) FROM unnest(r.seqs) AS seq), %s)
+    FROM remembered r WHERE s.id = r.session_id
+), forgotten AS (
+    DELETE FROM telemetry_acks a USING remembered r
+    WHERE a.session_id = r.session_id AND a.last_seq <= r.last_seq - %s
 )
 SELECT position, (SELECT public_id FROM running), id,
        webmacs_datapoint_base(pg_current_xact_id()), webmacs_datapoint_horizon()
 FROM numbered
+UNION ALL
+SELECT sent.position, NULL, NULL, NULL, NULL  -- resends: nothing stored, nothing in `numbered`
+FROM sent JOIN sessions s ON s.id = sent.session_id
+WHERE sent.seq <= s.high_seq AND NOT s.missing @> sent.seq
 """
 
 
@@ -106,22 +141,38 @@ def _number(number: int | None) -> str:
     return "NULL" if number is None else str(number)
 
 
-async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading],
-                            sources: Sequence[Source] | None = None) -> list[dict[str, Any] | None]:
+@dataclass
+class Stored:
+    """What one INSERT did with each reading, by position."""
+
+    datapoints: list[dict[str, Any] | None]  # the stored datapoint in the stream's shape; None: not stored
+    resent: set[int]  # positions of readings of messages their session had already stored
+
+
+async def insert_datapoints(db: momoko.Pool | momoko.Connection, readings: Sequence[Reading],
+                            sources: Sequence[Source] | None = None,
+                            keys: Sequence[tuple[int, int] | None] | None = None) -> Stored:
     """Store readings in one INSERT, each with who stored it (`sources`, in the same order; none: nobody
-    known); returns, for each reading in order, the datapoint in the stream's shape, or None where its
-    event does not exist and nothing was stored."""
+    known) and its message's session and seq (`keys`; None: not in a session). A reading whose event does
+    not exist, or whose message is a resend, is not stored."""
     sources = sources or [NOBODY] * len(readings)
+    keys = keys or [None] * len(readings)
     cursor = await db.execute(_INSERT, (
         _array(f'"{r.event_public_id}"' for r in readings),
         _array(repr(r.value) for r in readings),
         _array(r.timestamp for r in readings),
         _array(_number(source.column) for source in sources),
+        _array(_number(key and key[0]) for key in keys),
+        _array(_number(key and key[1]) for key in keys),
+        sessions.ACKS_KEPT, sessions.ACKS_KEPT,
     ))
-    stored: list[dict[str, Any] | None] = [None] * len(readings)
+    result = Stored([None] * len(readings), set())
     for position, experiment, row_id, own_base, horizon in cursor.fetchall():
+        if row_id is None:
+            result.resent.add(position - 1)
+            continue
         reading = readings[position - 1]
-        stored[position - 1] = {
+        result.datapoints[position - 1] = {
             "public_id": public_id_of(row_id),
             "value": reading.value,
             "timestamp": reading.timestamp,
@@ -129,7 +180,7 @@ async def insert_datapoints(db: momoko.Pool, readings: Sequence[Reading],
             "experiment_public_id": experiment,
             "cursor": format_cursor(row_id if horizon == own_base else horizon - 1),
         }
-    return stored
+    return result
 
 
 # A polling cursor is a datapoint id: "after this one". The cursor handed out with a datapoint as it is

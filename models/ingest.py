@@ -12,8 +12,9 @@ from typing import Any
 
 import momoko
 
-from models.database import UNAVAILABLE, first_line
-from models.datapoints import insert_datapoints
+from models import sessions
+from models.database import UNAVAILABLE, first_line, savepoint, transaction
+from models.datapoints import Stored, insert_datapoints, public_id_of, row_id_of
 from models.metrics import Metrics
 from models.readings import Reading, Source, Submission
 
@@ -31,6 +32,7 @@ class Receipt:
     summary: str  # one line for logs and error messages; empty when everything was stored
     retry: bool = False  # nothing was stored because the database is unavailable: send it again
     refused_by_database: int = 0  # of the problems, readings PostgreSQL itself refused
+    resent: bool = False  # the message was stored before: answered as then, nothing stored now
 
     @property
     def stored_count(self) -> int:
@@ -120,10 +122,12 @@ class IngestQueue:
         return taken
 
     async def _write(self, submissions: list[tuple[Submission, Done]]) -> None:
-        readings = [reading for submission, _ in submissions for reading in submission.readings]
-        sources = [submission.source for submission, _ in submissions for _ in submission.readings]
+        fresh, resent = _repeats_apart(submissions)
+        readings = [reading for submission, _ in fresh for reading in submission.readings]
+        sources = [submission.source for submission, _ in fresh for _ in submission.readings]
+        keys = [submission.resend_key for submission, _ in fresh for _ in submission.readings]
         try:
-            stored = await self._insert(readings, sources)
+            stored = await self._insert(self._db, readings, sources, keys)
         except UNAVAILABLE as error:
             log.warning("could not store %d readings: %s", len(readings), error)
             for submission, done in submissions:
@@ -133,61 +137,96 @@ class IngestQueue:
             # Something in one submission makes PostgreSQL refuse the whole statement. Retried apart,
             # only the submission that holds it fails, and only in the readings that cause it.
             log.warning("the database refused a statement of %d readings from %d submissions (%s); "
-                        "storing them apart", len(readings), len(submissions), first_line(error))
-            await self._write_apart(submissions)
-            return
-        self._answer(submissions, stored, {})
+                        "storing them apart", len(readings), len(fresh), first_line(error))
+            await self._write_apart(fresh)
+        else:
+            resent += self._answer(fresh, stored)
+        if resent:
+            await self._answer_resends(resent)
 
     async def _write_apart(self, submissions: list[tuple[Submission, Done]]) -> None:
         for submission, done in submissions:
             refused: dict[int, str] = {}
+            key = submission.resend_key
             try:
-                stored = await self._isolate(submission.readings, [submission.source] * len(submission.readings),
-                                             0, refused)
+                # One transaction per submission: its session's seq is taken, its readings stored as far as
+                # PostgreSQL accepts them, and its ack remembered, all or nothing.
+                async with transaction(self._db) as conn:
+                    if key is not None and not await sessions.take(conn, key):
+                        stored = None
+                    else:
+                        stored = await self._isolate(conn, submission, 0, len(submission.readings), refused)
+                        if key is not None:
+                            await sessions.remember(conn, key, _row_ids(stored))
             except UNAVAILABLE as error:
-                # Some of its readings may be stored already; unacked, they will be sent again.
+                # Nothing of it is stored (the transaction did not commit); unacked, it will be sent again.
                 log.warning("could not store %d readings: %s", len(submission.readings), error)
                 self._settle(done, _unstored(submission))
                 continue
-            self._answer([(submission, done)], stored, refused)
+            if stored is None:
+                await self._answer_resends([(submission, done)])
+            else:
+                self._answer([(submission, done)], Stored(stored, set()), refused)
 
-    async def _isolate(self, readings: list[Reading], sources: list[Source], offset: int,
+    async def _isolate(self, conn: momoko.Connection, submission: Submission, start: int, end: int,
                        refused: dict[int, str]) -> list[dict[str, Any] | None]:
-        """Store what PostgreSQL accepts, halving the readings until each refused one stands alone;
-        `refused` gets the position (from `offset`) and the reason of each."""
+        """Store what PostgreSQL accepts of the submission's readings[start:end], halving them until each
+        refused one stands alone; `refused` gets the position and the reason of each."""
         try:
-            return await self._insert(readings, sources)
+            async with savepoint(conn):
+                # No session key: the transaction has taken the seq already.
+                stored = await self._insert(conn, submission.readings[start:end], [submission.source] * (end - start))
+                return stored.datapoints
         except UNAVAILABLE:
             raise
         except Exception as error:
-            if len(readings) == 1:
-                refused[offset] = f"the database refused this reading: {first_line(error)}"
+            if end - start == 1:
+                refused[start] = f"the database refused this reading: {first_line(error)}"
                 return [None]
-        half = len(readings) // 2
-        return [*await self._isolate(readings[:half], sources[:half], offset, refused),
-                *await self._isolate(readings[half:], sources[half:], offset + half, refused)]
+        middle = (start + end) // 2
+        return [*await self._isolate(conn, submission, start, middle, refused),
+                *await self._isolate(conn, submission, middle, end, refused)]
 
-    def _answer(self, submissions: list[tuple[Submission, Done]], stored: list[dict[str, Any] | None],
-                refused: dict[int, str]) -> None:
-        start = 0
+    def _answer(self, submissions: list[tuple[Submission, Done]], stored: Stored,
+                refused: dict[int, str] | None = None) -> list[tuple[Submission, Done]]:
+        """Settle each submission the statement stored; returns those it found to be resends."""
+        resent, start = [], 0
         for submission, done in submissions:
             end = start + len(submission.readings)
-            self._settle(done, _receipt(submission, stored[start:end], refused))
+            if start in stored.resent:  # a message is a resend as a whole
+                resent.append((submission, done))
+            else:
+                self._settle(done, _receipt(submission, stored.datapoints[start:end], refused))
             start = end
         # Acks first: with a thousand subscribers the broadcast takes milliseconds, and the
         # controllers' acks should not wait for it.
-        committed = [datapoint for datapoint in stored if datapoint is not None]
+        committed = [datapoint for datapoint in stored.datapoints if datapoint is not None]
         self.committed_rows += len(committed)
         if committed:
             _guarded(self._on_committed, committed)
             if self._announce is not None:
                 _guarded(self._announce, committed)
+        return resent
 
+    async def _answer_resends(self, resent: list[tuple[Submission, Done]]) -> None:
+        """Answer each resend as its original was answered, from what the session remembers."""
+        try:
+            originals = await sessions.recall(self._db, [submission for submission, _ in resent])
+        except UNAVAILABLE as error:
+            log.warning("could not look up the acks of %d resent messages: %s", len(resent), error)
+            for submission, done in resent:
+                self._settle(done, _unstored(submission))
+            return
+        self._metrics.messages_resent.inc(len(resent))
+        for submission, done in resent:
+            assert submission.resend_key is not None
+            self._settle(done, _resent(submission, originals[submission.resend_key]))
 
-    async def _insert(self, readings: list[Reading], sources: list[Source]) -> list[dict[str, Any] | None]:
+    async def _insert(self, db: momoko.Pool | momoko.Connection, readings: list[Reading], sources: list[Source],
+                      keys: list[tuple[int, int] | None] | None = None) -> Stored:
         self._metrics.statement_rows.observe(len(readings))
         with self._metrics.commit_seconds.time():
-            return await insert_datapoints(self._db, readings, sources)
+            return await insert_datapoints(db, readings, sources, keys)
 
     def _settle(self, done: Done, receipt: Receipt) -> None:
         """Tally what became of a submission, then tell its sender."""
@@ -240,6 +279,43 @@ def _receipt(submission: Submission, stored: list[dict[str, Any] | None],
         summary = problems[0]["message"] if problems else ""
     datapoints = [datapoint for datapoint in stored if datapoint is not None]
     return Receipt(submission, datapoints, public_ids, problems, summary, refused_by_database=refused_here)
+
+
+def _row_ids(stored: list[dict[str, Any] | None]) -> list[int]:
+    return [row_id for datapoint in stored if datapoint is not None
+            and (row_id := row_id_of(datapoint["public_id"])) is not None]
+
+
+def _repeats_apart(submissions: list[tuple[Submission, Done]]) -> tuple[list[tuple[Submission, Done]],
+                                                                          list[tuple[Submission, Done]]]:
+    """The submissions to store, and the repeats of a session's seq among them (say, the same message from
+    a connection that died and from its successor): those are answered after the first is stored."""
+    fresh, repeats, keys = [], [], set()
+    for submission, done in submissions:
+        key = submission.resend_key
+        if key is not None and key in keys:
+            repeats.append((submission, done))
+            continue
+        if key is not None:
+            keys.add(key)
+        fresh.append((submission, done))
+    return fresh, repeats
+
+
+def _resent(submission: Submission, original_ids: list[int | None] | None) -> Receipt:
+    """The answer to a resend: the original's public ids; an error if nothing of it was stored, or its
+    ack is no longer kept."""
+    public_ids: list[str | None] = [None] * submission.size
+    for reading, row_id in zip(submission.readings, original_ids or [], strict=False):
+        public_ids[reading.index or 0] = None if row_id is None else public_id_of(row_id)
+    if original_ids is None:
+        summary = (f"seq {submission.seq} was received before, longer ago than the last {sessions.ACKS_KEPT} "
+                   "messages of this session; not stored again")
+    elif not any(public_ids):
+        summary = f"seq {submission.seq} was received before and none of its readings were stored; not stored again"
+    else:
+        summary = ""
+    return Receipt(submission, [], public_ids, [], summary, resent=True)
 
 
 def _unstored(submission: Submission) -> Receipt:

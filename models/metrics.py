@@ -33,6 +33,9 @@ class Metrics:
         self.messages_unreadable = Counter("webmacs_messages_unreadable", "Controller messages refused whole "
                                            "(not JSON, not an object, a bad seq, a batch too large).",
                                            registry=registry)
+        self.messages_resent = Counter("webmacs_messages_resent", "Controller messages recognised as resends "
+                                       "of stored ones: answered with the original's ack, not stored again.",
+                                       registry=registry)
         self.statement_rows = Histogram("webmacs_ingest_statement_rows", "Readings per INSERT statement.",
                                         registry=registry, buckets=(1, 10, 50, 100, 500, 1000, 2500, 5000))
         self.commit_seconds = Histogram("webmacs_ingest_commit_seconds", "Time from sending an INSERT "

@@ -57,7 +57,13 @@ class Submission:
     problems: list[dict[str, Any]] = field(default_factory=list)
     size: int = 0  # items in the message, valid or not
     source: Source = NOBODY  # set by the handler, from the token
+    session: int | None = None  # the sender's named session (models/sessions.py), if it named one
     out_of_scope: int = 0  # of the problems, readings of events the sender may not write
+
+    @property
+    def resend_key(self) -> tuple[int, int] | None:
+        """What makes this message once-only: its session and seq (None: not in a session)."""
+        return None if self.session is None else (self.session, self.seq)
 
     def refuse_events(self, allowed: Callable[[str], bool], message: str) -> None:
         """Move readings of events that are not allowed to the problems, item by item."""
@@ -85,13 +91,22 @@ class SubmissionError(ValueError):
 
 def parse_submission(text: str | bytes, now: datetime | None = None) -> Submission:
     """Validate a controller message; raises SubmissionError when it cannot be read at all."""
+    return submission_of(decode(text), now)
+
+
+def decode(text: str | bytes) -> dict[str, Any]:
+    """A controller message as a JSON object; SubmissionError if it is none."""
     try:
         message = json.loads(text)
     except (ValueError, RecursionError):
         raise SubmissionError("message is not valid JSON") from None
     if not isinstance(message, dict):
         raise SubmissionError("message must be a JSON object: a reading or {\"datapoints\": [...]}")
+    return message
 
+
+def submission_of(message: dict[str, Any], now: datetime | None = None) -> Submission:
+    """Validate a decoded reading or batch; raises SubmissionError when it cannot be read at all."""
     submission = Submission()
     if "seq" in message:
         submission.seq, submission.has_seq = message["seq"], True

@@ -35,6 +35,15 @@ class Principal:
     controller_id: int | None = None  # set on a registered controller's token (models/controllers.py)
     scope: Scope = ANY_EVENT  # the events a controller's token may write
 
+    @property
+    def sender(self) -> str:
+        """Who this is as the owner of telemetry sessions (models/sessions.py)."""
+        if self.controller_id is not None:
+            return f"controller:{self.controller_id}"
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        return f"subject:{self.subject}"
+
     def claim(self, submission: Submission) -> None:
         """Make the submission this principal's: it records who stored it, and readings of events
         outside the scope are refused item by item (the rest is stored)."""

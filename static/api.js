@@ -26,6 +26,16 @@ export async function api(method, path, body = undefined) {
   throw new ApiError(response.status, error?.message ?? `HTTP ${response.status}`, error?.details);
 }
 
+/** Ask the controller of an event to set it to `value`; answers the command, "pending" at first. */
+export function sendCommand(eventPublicId, value) {
+  return api("POST", `/events/${encodeURIComponent(eventPublicId)}/commands`, { value });
+}
+
+/** A command as the server last heard of it (see commands.js for following one). */
+export function getCommand(commandId) {
+  return api("GET", `/commands/${encodeURIComponent(commandId)}`);
+}
+
 export function query(params) {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {

@@ -44,7 +44,7 @@ def sql(database_url: str) -> Iterator[psycopg2.extensions.connection]:
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("TRUNCATE datapoints, experiments, events, users, revoked_tokens, controllers,"
-                    " controller_connections RESTART IDENTITY CASCADE")
+                    " controller_connections, telemetry_sessions, commands RESTART IDENTITY CASCADE")
         cur.execute("INSERT INTO events (public_id, name, unit) VALUES"
                     " ('evt_temp01', 'Inlet temperature', '°C'), ('evt_press01', 'Pressure', 'bar')")
     yield conn

@@ -215,6 +215,54 @@ def raw_websocket(port: int, path: str, receive_buffer: int = 1 << 16) -> socket
     return sock
 
 
+class CuttingProxy:
+    """A TCP proxy in front of a port whose connections can be cut at once, both ways, as a network fault
+    cuts them: whatever either side had in flight (a message, an ack) is lost. While `replies_lost`, what
+    the server sends is dropped on the way (acks the server sent, the client never gets)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.replies_lost = False
+        self._server: asyncio.AbstractServer | None = None
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def cut(self) -> int:
+        """Abort every connection through the proxy; returns how many."""
+        pairs, self._pairs = self._pairs, set()
+        for client, upstream in pairs:
+            client.transport.abort()
+            upstream.transport.abort()
+        return len(pairs)
+
+    async def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _accept(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+        pair = (client, upstream)
+        self._pairs.add(pair)
+        await asyncio.gather(_pipe(client_reader, upstream, lambda: False),
+                             _pipe(upstream_reader, client, lambda: self.replies_lost))
+        self._pairs.discard(pair)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dropping: Callable[[], bool]) -> None:
+    with contextlib.suppress(OSError, ConnectionError):
+        while chunk := await reader.read(1 << 16):
+            if not dropping():
+                writer.write(chunk)
+                await writer.drain()
+    writer.transport.abort()
+
+
 def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """`python app.py ARGS` as a user runs it; output captured as text."""
     return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env={**os.environ, **(env or {})},

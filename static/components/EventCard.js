@@ -2,13 +2,18 @@
 // when its own event's newest reading or status changes (at most once per animation frame) or the clock
 // ticks. A stale event (the server's verdict) has its value greyed and says how long it has had no data;
 // that note is the card's accessible description, so it is read with the card, never announced by itself.
+// Operators and admins also get the event's control, when it is one that takes commands (ActuatorControl).
 import { computed } from "vue";
+import { controlOf } from "../commands.js";
 import { formatAge, formatSilence, formatValue } from "../format.js";
 import { lastReadingOf } from "../realtime.js";
+import { mayOperate } from "../session.js";
+import ActuatorControl from "./ActuatorControl.js";
 
 export default {
+  components: { ActuatorControl },
   props: {
-    event: { type: Object, required: true },  // {public_id, name, unit}
+    event: { type: Object, required: true },  // {public_id, name, unit, type, min_value, max_value}
     live: { type: Object, default: null },  // the event's LiveSeries (realtime.js); null until it has data
     status: { type: Object, default: null },  // the server's verdict (realtime.js statuses); null: not stale
     now: { type: Number, required: true },
@@ -24,7 +29,9 @@ export default {
     const silence = computed(() => stale.value && formatSilence(lastReadingOf(props.status, props.live), props.now));
     const nameId = computed(() => `card-${props.event.public_id}`);
     const noteId = computed(() => `card-${props.event.public_id}-stale`);
-    return { latest, stale, silence, nameId, noteId, formatAge, formatValue };
+    // The server refuses anyone else; the page just does not offer what would be refused.
+    const commandable = computed(() => mayOperate() && controlOf(props.event.type) !== null);
+    return { latest, stale, silence, nameId, noteId, commandable, formatAge, formatValue };
   },
   template: `
     <article class="card panel" :class="{ stale }" :data-event="event.public_id" :data-stale="stale"
@@ -39,5 +46,6 @@ export default {
       <div v-if="stale" :id="noteId" class="small stale-note" data-testid="stale-note">
         <span aria-hidden="true">⚠ </span>{{ silence }}</div>
       <div v-else class="muted small age">{{ latest ? formatAge(latest.time, now) : "no data yet" }}</div>
+      <ActuatorControl v-if="commandable" :event="event" :value="latest?.value ?? null" />
     </article>`,
 };

@@ -241,22 +241,6 @@ async def test_message_over_the_size_limit_is_refused_by_tornado_with_1009(serve
     assert server.rows() == []
 
 
-@pytest.fixture
-def poisoned(server):
-    """The test database refuses readings of 13, 14 and 15, each in its own way: what PostgreSQL might
-    refuse of a reading that passed every check of ours."""
-    server.execute("""CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-        IF NEW.value = 13 THEN RAISE EXCEPTION 'poison 13'; END IF;
-        IF NEW.value = 14 THEN PERFORM 1 / 0; END IF;
-        IF NEW.value = 15 THEN RAISE check_violation USING MESSAGE = 'poison 15'; END IF;
-        RETURN NEW; END $$""")
-    server.execute("CREATE TRIGGER refuse_poison BEFORE INSERT ON datapoints"
-                   " FOR EACH ROW EXECUTE FUNCTION refuse_poison()")
-    yield server
-    server.execute("DROP TRIGGER refuse_poison ON datapoints")
-    server.execute("DROP FUNCTION refuse_poison()")
-
-
 def _valued(*values: float) -> list[dict]:
     return [{**SPEC_READING, "value": value} for value in values]
 

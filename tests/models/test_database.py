@@ -49,7 +49,8 @@ async def test_upgrading_to_transaction_ordered_ids_keeps_every_id_and_stores_ne
 
         assert "0006_transaction_ordered_ids" in await database.migrate(pool)
 
-        [stored] = await datapoints.insert_datapoints(pool, [Reading("evt_a", 4.0, "2026-11-26T12:00:00.000Z", None)])
+        [stored] = (await datapoints.insert_datapoints(
+            pool, [Reading("evt_a", 4.0, "2026-11-26T12:00:00.000Z", None)])).datapoints
         assert stored is not None
         new_id = datapoints.row_id_of(stored["public_id"])
         assert new_id is not None and new_id > 2**40

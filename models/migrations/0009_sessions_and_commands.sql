@@ -1,0 +1,59 @@
+-- Exactly once across lost acks. A controller that names its session on connect
+-- (/ws/controller/telemetry?session=NAME) numbers its messages with an integer seq counting up within
+-- it. The server keeps, per sender and session, the highest seq it stored and the seqs below it that it
+-- has not (a message retried after "database unavailable" may come after later ones): a message is new
+-- if its seq is above the highest or one of those. Otherwise it is a resend, answered with the
+-- original's ack and not stored again. The check and the datapoints are one statement, so a crash
+-- cannot split them, and the session row is locked by it, so two processes cannot both take a resend.
+CREATE TABLE telemetry_sessions (
+    id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sender      text NOT NULL,  -- whose session: "controller:<id>", "user:<id>" or "subject:<sub>"
+    name        text NOT NULL,  -- the controller's choice
+    high_seq    bigint NOT NULL DEFAULT 0,
+    missing     int8multirange NOT NULL DEFAULT '{}',  -- seqs below high_seq not stored (yet)
+    used_at     timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (sender, name)
+);
+
+-- The session's seqs once `taken` are stored: those skipped on the way up join `missing`, and what falls
+-- further than `kept` below the top is forgotten (as the acks are), so the multirange stays small.
+CREATE FUNCTION webmacs_seqs_missing(missing int8multirange, high bigint, taken int8multirange, kept bigint)
+RETURNS int8multirange LANGUAGE sql IMMUTABLE AS $$
+    SELECT (missing + int8multirange(int8range(high + 1, greatest(high, upper(taken) - 1) + 1)) - taken)
+           * int8multirange(int8range(greatest(high, upper(taken) - 1) - kept, NULL))
+$$;
+
+-- What each stored message was acked with, so that a resend gets the same answer: one row per session
+-- per statement (not per message, which in single-reading mode would be a row per reading), keyed by
+-- its highest seq. A message's stored readings have consecutive ids, from its entry in `firsts`,
+-- `counts` of them. Kept for the last sessions.ACKS_KEPT seqs of each session (models/sessions.py).
+CREATE TABLE telemetry_acks (
+    session_id  integer NOT NULL REFERENCES telemetry_sessions (id) ON DELETE CASCADE,
+    last_seq    bigint NOT NULL,
+    seqs        bigint[] NOT NULL,
+    firsts      bigint[] NOT NULL,  -- NULL where nothing of the message was stored
+    counts      integer[] NOT NULL,
+    PRIMARY KEY (session_id, last_seq)
+);
+
+-- Commands to actuators: a value for an event, delivered on the telemetry socket of the controller
+-- that owns the event, and acked (or failed) by it. `status` runs pending -> delivered -> acked | failed,
+-- or to expired once expires_at passes without an ack.
+CREATE TABLE commands (
+    id              integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    public_id       text NOT NULL UNIQUE,
+    event_id        integer NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    value           double precision NOT NULL,
+    status          text NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'delivered', 'acked', 'failed', 'expired')),
+    message         text,  -- the controller's reason, when it failed
+    requested_by    text NOT NULL,  -- the token's subject: an e-mail address for signed-in users
+    controller_id   integer REFERENCES controllers (id),  -- delivered to (the last time)
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    expires_at      timestamptz NOT NULL,
+    delivered_at    timestamptz,
+    finished_at     timestamptz
+);
+CREATE INDEX commands_event ON commands (event_id, id);
+-- The few commands still waiting: what a connecting controller is sent, and what expiry sweeps.
+CREATE INDEX commands_open ON commands (expires_at) WHERE status IN ('pending', 'delivered');
