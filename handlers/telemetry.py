@@ -45,7 +45,7 @@ class TelemetryHandler(SocketHandler):
             self.refusal = sessions.NAME_RULE
             return
         try:
-            self._session, _ = await sessions.open_session(self.db, self.current_user.sender, name)
+            self._session = await sessions.open_session(self.db, self.current_user.sender, name)
         except UNAVAILABLE:
             self.refusal, self.refusal_code = "database unavailable; try again later", TRY_AGAIN_LATER
 

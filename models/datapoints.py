@@ -23,19 +23,32 @@ PUBLIC_ID_SQL = "'dp_' || d.id"
 # against an event being deleted in between. Ids are taken first, so that each row is known by its
 # position in the batch (0006_transaction_ordered_ids.sql says what an id holds). The running
 # experiment is looked up in the same statement, so a datapoint is tagged with the experiment that was
-# running when it committed. Messages sent in a named session are stored only if their seq is above the
-# session's highest, and what they were acked with is kept in the same statement
-# (0009_sessions_and_commands.sql): a resend comes back marked, and nothing of it is stored again.
-_INSERT = """
+# running when it committed.
+#
+# Messages sent in a named session take the statement's second form: stored only if their seq is new to
+# the session, whose seqs are marked taken in the same statement (0009_sessions_and_commands.sql); a
+# resend comes back marked, and nothing of it is stored again. Batches without one take the first form,
+# which spends nothing on sessions.
+_PLAIN_SOURCE = """
+WITH running AS (
+    SELECT id, public_id FROM experiments WHERE stopped_at IS NULL
+), known AS MATERIALIZED (
+    SELECT e.id AS event_id, r.value, r.recorded_at, r.source, r.position,
+           row_number() OVER (ORDER BY r.position) - 1 AS place
+    FROM unnest(%(events)s::text[], %(values)s::float8[], %(times)s::timestamptz[], %(sources)s::integer[])
+         WITH ORDINALITY AS r(event_public_id, value, recorded_at, source, position)
+    JOIN events e ON e.public_id = r.event_public_id
+"""
+_KEYED_SOURCE = """
 WITH running AS (
     SELECT id, public_id FROM experiments WHERE stopped_at IS NULL
 ), sent AS MATERIALIZED (
-    SELECT * FROM unnest(%s::text[], %s::float8[], %s::timestamptz[], %s::integer[], %s::integer[], %s::bigint[])
+    SELECT * FROM unnest(%(events)s::text[], %(values)s::float8[], %(times)s::timestamptz[], %(sources)s::integer[],
+                         %(session_ids)s::integer[], %(seqs)s::bigint[])
          WITH ORDINALITY AS r(event_public_id, value, recorded_at, source, session_id, seq, position)
 ), sessions AS MATERIALIZED (
     -- Locked until commit: a resend racing its original on another process waits here, then sees it taken.
-    SELECT id, high_seq, missing FROM telemetry_sessions
-    WHERE id IN (SELECT session_id FROM sent WHERE session_id IS NOT NULL) ORDER BY id FOR UPDATE
+    SELECT id, high_seq, missing FROM telemetry_sessions WHERE id = ANY (%(sessions)s) ORDER BY id FOR UPDATE
 ), fresh AS MATERIALIZED (
     SELECT sent.* FROM sent LEFT JOIN sessions s ON s.id = sent.session_id
     WHERE sent.session_id IS NULL OR sent.seq > s.high_seq OR s.missing @> sent.seq
@@ -44,7 +57,8 @@ WITH running AS (
            row_number() OVER (ORDER BY r.position) - 1 AS place
     FROM fresh r
     JOIN events e ON e.public_id = r.event_public_id
-), first AS MATERIALIZED (
+"""
+_STORE = """), first AS MATERIALIZED (
     SELECT webmacs_take_datapoint_ids((SELECT count(*) FROM known)::integer) AS id
 ), numbered AS MATERIALIZED (
     -- Ids in the batch's order, so that they follow it (as the cursor does).
@@ -80,35 +94,28 @@ WITH running AS (
                           THEN EXCLUDED.last_value ELSE kept.last_value END,
         last_id = CASE WHEN (EXCLUDED.last_at, EXCLUDED.last_id) > (kept.last_at, kept.last_id)
                        THEN EXCLUDED.last_id ELSE kept.last_id END
-), messages AS (
-    -- Per message of a session: its first stored id and how many (they are consecutive).
-    SELECT f.session_id, f.seq, min(n.id) AS first_id, count(n.id)::integer AS stored
-    FROM fresh f LEFT JOIN numbered n ON n.position = f.position
-    WHERE f.session_id IS NOT NULL GROUP BY 1, 2
-), remembered AS (
-    INSERT INTO telemetry_acks (session_id, last_seq, seqs, firsts, counts)
-    SELECT session_id, max(seq), array_agg(seq ORDER BY seq), array_agg(first_id ORDER BY seq),
-           array_agg(stored ORDER BY seq)
-    FROM messages GROUP BY session_id
-    RETURNING session_id, last_seq, seqs
-), raised AS (
-    UPDATE telemetry_sessions s
-    SET high_seq = greatest(s.high_seq, r.last_seq), used_at = now(),
-        missing = webmacs_seqs_missing(s.missing, s.high_seq,
-                                       (SELECT range_agg(int8range(seq, seq + 1)) FROM unnest(r.seqs) AS seq), %s)
-    FROM remembered r WHERE s.id = r.session_id
-), forgotten AS (
-    DELETE FROM telemetry_acks a USING remembered r
-    WHERE a.session_id = r.session_id AND a.last_seq <= r.last_seq - %s
+"""
+_TAKE = """
+), taken AS (
+    -- Every message of the statement marks its seq taken: what was resent was taken already.
+    UPDATE telemetry_sessions s SET high_seq = greatest(s.high_seq, upper(t.seqs) - 1), used_at = now(),
+        missing = webmacs_seqs_missing(s.missing, s.high_seq, t.seqs, %(kept)s)
+    FROM unnest(%(sessions)s::integer[], %(session_seqs)s::int8multirange[]) AS t(id, seqs) WHERE s.id = t.id
+"""
+_STORED = """
 )
 SELECT position, (SELECT public_id FROM running), id,
        webmacs_datapoint_base(pg_current_xact_id()), webmacs_datapoint_horizon()
 FROM numbered
+"""
+_RESENT = """
 UNION ALL
 SELECT sent.position, NULL, NULL, NULL, NULL  -- resends: nothing stored, nothing in `numbered`
 FROM sent JOIN sessions s ON s.id = sent.session_id
 WHERE sent.seq <= s.high_seq AND NOT s.missing @> sent.seq
 """
+_INSERT_PLAIN = _PLAIN_SOURCE + _STORE + _STORED
+_INSERT_KEYED = _KEYED_SOURCE + _STORE + _TAKE + _STORED + _RESENT
 
 
 def public_id_of(row_id: int) -> str:
@@ -137,8 +144,49 @@ def _array(elements: Iterable[str]) -> str:
     return "{" + ",".join(elements) + "}"
 
 
-def _number(number: int | None) -> str:
-    return "NULL" if number is None else str(number)
+class Batch:
+    """The readings of one INSERT, added message by message: with each, who stored it and its session and
+    seq. Its array literals grow as messages are added, so a statement of thousands of messages costs a few
+    appends each, and a batch of 500 readings from one message its values repeated, not a loop."""
+
+    def __init__(self) -> None:
+        self.readings: list[Reading] = []
+        self._sources: list[str] = []
+        self._session_ids: list[str] = []
+        self._seqs: list[str] = []
+        self.keys: list[tuple[int, int]] = []
+        self._sourced = False
+
+    def add(self, readings: Sequence[Reading], source: Source = NOBODY, key: tuple[int, int] | None = None) -> None:
+        size = len(readings)
+        self.readings += readings
+        column = source.column
+        self._sourced = self._sourced or column is not None
+        self._sources.append(_repeated("NULL" if column is None else str(column), size))
+        if key is not None:
+            self.keys.append(key)
+        session, seq = ("NULL", "NULL") if key is None else (str(key[0]), str(key[1]))
+        self._session_ids.append(_repeated(session, size))
+        self._seqs.append(_repeated(seq, size))
+
+    def params(self) -> dict[str, Any]:
+        readings = self.readings
+        params: dict[str, Any] = {
+            "events": _array(f'"{r.event_public_id}"' for r in readings),
+            "values": _array(repr(r.value) for r in readings),
+            "times": _array(r.timestamp for r in readings),
+            # unnest pads a shorter array with NULLs: "{}" when nobody is known
+            "sources": _array(self._sources) if self._sourced else "{}",
+        }
+        if self.keys:
+            seqs = sessions.seqs_by_session(self.keys)
+            params.update(session_ids=_array(self._session_ids), seqs=_array(self._seqs), sessions=list(seqs),
+                          session_seqs=list(seqs.values()), kept=sessions.SEQS_KEPT)
+        return params
+
+
+def _repeated(text: str, times: int) -> str:
+    return text if times == 1 else ",".join([text] * times)
 
 
 @dataclass
@@ -149,23 +197,14 @@ class Stored:
     resent: set[int]  # positions of readings of messages their session had already stored
 
 
-async def insert_datapoints(db: momoko.Pool | momoko.Connection, readings: Sequence[Reading],
-                            sources: Sequence[Source] | None = None,
-                            keys: Sequence[tuple[int, int] | None] | None = None) -> Stored:
-    """Store readings in one INSERT, each with who stored it (`sources`, in the same order; none: nobody
-    known) and its message's session and seq (`keys`; None: not in a session). A reading whose event does
-    not exist, or whose message is a resend, is not stored."""
-    sources = sources or [NOBODY] * len(readings)
-    keys = keys or [None] * len(readings)
-    cursor = await db.execute(_INSERT, (
-        _array(f'"{r.event_public_id}"' for r in readings),
-        _array(repr(r.value) for r in readings),
-        _array(r.timestamp for r in readings),
-        _array(_number(source.column) for source in sources),
-        _array(_number(key and key[0]) for key in keys),
-        _array(_number(key and key[1]) for key in keys),
-        sessions.ACKS_KEPT, sessions.ACKS_KEPT,
-    ))
+async def insert_datapoints(db: momoko.Pool | momoko.Connection, batch: Batch | Sequence[Reading]) -> Stored:
+    """Store the batch's readings in one INSERT (plain readings: stored by nobody known, in no session). A
+    reading whose event does not exist, or whose message is a resend, is not stored."""
+    if not isinstance(batch, Batch):
+        readings, batch = batch, Batch()
+        batch.add(readings)
+    readings = batch.readings
+    cursor = await db.execute(_INSERT_KEYED if batch.keys else _INSERT_PLAIN, batch.params())
     result = Stored([None] * len(readings), set())
     for position, experiment, row_id, own_base, horizon in cursor.fetchall():
         if row_id is None:

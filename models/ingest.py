@@ -14,9 +14,9 @@ import momoko
 
 from models import sessions
 from models.database import UNAVAILABLE, first_line, savepoint, transaction
-from models.datapoints import Stored, insert_datapoints, public_id_of, row_id_of
+from models.datapoints import Batch, Stored, insert_datapoints, public_id_of
 from models.metrics import Metrics
-from models.readings import Reading, Source, Submission
+from models.readings import Submission
 
 log = logging.getLogger("webmacs.ingest")
 
@@ -122,12 +122,10 @@ class IngestQueue:
         return taken
 
     async def _write(self, submissions: list[tuple[Submission, Done]]) -> None:
-        fresh, resent = _repeats_apart(submissions)
-        readings = [reading for submission, _ in fresh for reading in submission.readings]
-        sources = [submission.source for submission, _ in fresh for _ in submission.readings]
-        keys = [submission.resend_key for submission, _ in fresh for _ in submission.readings]
+        fresh, resent, batch = _statement_of(submissions)
+        readings = batch.readings
         try:
-            stored = await self._insert(self._db, readings, sources, keys)
+            stored = await self._insert(self._db, batch)
         except UNAVAILABLE as error:
             log.warning("could not store %d readings: %s", len(readings), error)
             for submission, done in submissions:
@@ -149,24 +147,22 @@ class IngestQueue:
             refused: dict[int, str] = {}
             key = submission.resend_key
             try:
-                # One transaction per submission: its session's seq is taken, its readings stored as far as
-                # PostgreSQL accepts them, and its ack remembered, all or nothing.
+                # One transaction per submission: its readings stored as far as PostgreSQL accepts them, then
+                # its session's seq taken (waiting for, and losing to, the same message stored meanwhile by
+                # another process); all or nothing.
                 async with transaction(self._db) as conn:
+                    stored = await self._isolate(conn, submission, 0, len(submission.readings), refused)
                     if key is not None and not await sessions.take(conn, key):
-                        stored = None
-                    else:
-                        stored = await self._isolate(conn, submission, 0, len(submission.readings), refused)
-                        if key is not None:
-                            await sessions.remember(conn, key, _row_ids(stored))
+                        raise _StoredBefore
+            except _StoredBefore:
+                await self._answer_resends([(submission, done)])
+                continue
             except UNAVAILABLE as error:
                 # Nothing of it is stored (the transaction did not commit); unacked, it will be sent again.
                 log.warning("could not store %d readings: %s", len(submission.readings), error)
                 self._settle(done, _unstored(submission))
                 continue
-            if stored is None:
-                await self._answer_resends([(submission, done)])
-            else:
-                self._answer([(submission, done)], Stored(stored, set()), refused)
+            self._answer([(submission, done)], Stored(stored, set()), refused)
 
     async def _isolate(self, conn: momoko.Connection, submission: Submission, start: int, end: int,
                        refused: dict[int, str]) -> list[dict[str, Any] | None]:
@@ -175,7 +171,9 @@ class IngestQueue:
         try:
             async with savepoint(conn):
                 # No session key: the transaction has taken the seq already.
-                stored = await self._insert(conn, submission.readings[start:end], [submission.source] * (end - start))
+                part = Batch()
+                part.add(submission.readings[start:end], submission.source)
+                stored = await self._insert(conn, part)
                 return stored.datapoints
         except UNAVAILABLE:
             raise
@@ -209,24 +207,21 @@ class IngestQueue:
         return resent
 
     async def _answer_resends(self, resent: list[tuple[Submission, Done]]) -> None:
-        """Answer each resend as its original was answered, from what the session remembers."""
-        try:
-            originals = await sessions.recall(self._db, [submission for submission, _ in resent])
-        except UNAVAILABLE as error:
-            log.warning("could not look up the acks of %d resent messages: %s", len(resent), error)
-            for submission, done in resent:
-                self._settle(done, _unstored(submission))
-            return
+        """Answer each resend as its original was answered: with the ids its readings were stored under."""
         self._metrics.messages_resent.inc(len(resent))
         for submission, done in resent:
-            assert submission.resend_key is not None
-            self._settle(done, _resent(submission, originals[submission.resend_key]))
+            try:
+                original_ids = await sessions.recall(self._db, submission)
+            except UNAVAILABLE as error:
+                log.warning("could not look up what a resent message was stored as: %s", error)
+                self._settle(done, _unstored(submission))
+                continue
+            self._settle(done, _resent(submission, original_ids))
 
-    async def _insert(self, db: momoko.Pool | momoko.Connection, readings: list[Reading], sources: list[Source],
-                      keys: list[tuple[int, int] | None] | None = None) -> Stored:
-        self._metrics.statement_rows.observe(len(readings))
+    async def _insert(self, db: momoko.Pool | momoko.Connection, batch: Batch) -> Stored:
+        self._metrics.statement_rows.observe(len(batch.readings))
         with self._metrics.commit_seconds.time():
-            return await insert_datapoints(db, readings, sources, keys)
+            return await insert_datapoints(db, batch)
 
     def _settle(self, done: Done, receipt: Receipt) -> None:
         """Tally what became of a submission, then tell its sender."""
@@ -281,40 +276,37 @@ def _receipt(submission: Submission, stored: list[dict[str, Any] | None],
     return Receipt(submission, datapoints, public_ids, problems, summary, refused_by_database=refused_here)
 
 
-def _row_ids(stored: list[dict[str, Any] | None]) -> list[int]:
-    return [row_id for datapoint in stored if datapoint is not None
-            and (row_id := row_id_of(datapoint["public_id"])) is not None]
+class _StoredBefore(Exception):
+    """Raised inside a transaction to roll it back: its message's seq was stored already."""
 
 
-def _repeats_apart(submissions: list[tuple[Submission, Done]]) -> tuple[list[tuple[Submission, Done]],
-                                                                          list[tuple[Submission, Done]]]:
-    """The submissions to store, and the repeats of a session's seq among them (say, the same message from
-    a connection that died and from its successor): those are answered after the first is stored."""
-    fresh, repeats, keys = [], [], set()
-    for submission, done in submissions:
-        key = submission.resend_key
-        if key is not None and key in keys:
-            repeats.append((submission, done))
-            continue
+def _statement_of(submissions: list[tuple[Submission, Done]]) -> tuple[list[tuple[Submission, Done]],
+                                                                        list[tuple[Submission, Done]], Batch]:
+    """In one pass (a statement holds thousands of messages): the submissions to store and their batch, and
+    the repeats of a session's seq among them (say, the same message from a connection that died and from
+    its successor), which are answered after the first is stored."""
+    fresh, repeats, batch = [], [], Batch()
+    keys: set[tuple[int, int]] = set()
+    for item in submissions:
+        submission = item[0]
+        key = None if submission.session is None else (submission.session, submission.seq)
         if key is not None:
+            if key in keys:
+                repeats.append(item)
+                continue
             keys.add(key)
-        fresh.append((submission, done))
-    return fresh, repeats
+        fresh.append(item)
+        batch.add(submission.readings, submission.source, key)
+    return fresh, repeats, batch
 
 
-def _resent(submission: Submission, original_ids: list[int | None] | None) -> Receipt:
-    """The answer to a resend: the original's public ids; an error if nothing of it was stored, or its
-    ack is no longer kept."""
+def _resent(submission: Submission, original_ids: list[int | None]) -> Receipt:
+    """The answer to a resend: the public ids its readings were stored under; an error if none is found."""
     public_ids: list[str | None] = [None] * submission.size
-    for reading, row_id in zip(submission.readings, original_ids or [], strict=False):
+    for reading, row_id in zip(submission.readings, original_ids, strict=True):
         public_ids[reading.index or 0] = None if row_id is None else public_id_of(row_id)
-    if original_ids is None:
-        summary = (f"seq {submission.seq} was received before, longer ago than the last {sessions.ACKS_KEPT} "
-                   "messages of this session; not stored again")
-    elif not any(public_ids):
-        summary = f"seq {submission.seq} was received before and none of its readings were stored; not stored again"
-    else:
-        summary = ""
+    summary = "" if any(public_ids) else (f"seq {submission.seq} was received before and none of its readings are "
+                                          "stored (or they had no timestamp to find them by); not stored again")
     return Receipt(submission, [], public_ids, [], summary, resent=True)
 
 

@@ -34,13 +34,12 @@ class Source:
 
     controller_id: int | None = None
     user_id: int | None = None
+    # As datapoints.source stores it: the controller's id, or minus the user's (0008_controllers.sql).
+    column: int | None = field(init=False, default=None)
 
-    @property
-    def column(self) -> int | None:
-        """As datapoints.source stores it: the controller's id, or minus the user's (0008_controllers.sql)."""
-        if self.controller_id is not None:
-            return self.controller_id
-        return -self.user_id if self.user_id is not None else None
+    def __post_init__(self) -> None:
+        user = -self.user_id if self.user_id is not None else None
+        object.__setattr__(self, "column", self.controller_id if self.controller_id is not None else user)
 
 
 NOBODY = Source()
@@ -67,7 +66,10 @@ class Submission:
 
     def refuse_events(self, allowed: Callable[[str], bool], message: str) -> None:
         """Move readings of events that are not allowed to the problems, item by item."""
-        if all(allowed(reading.event_public_id) for reading in self.readings):
+        for reading in self.readings:
+            if not allowed(reading.event_public_id):
+                break
+        else:
             return  # the common case: nothing to move
         kept = []
         for reading in self.readings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -35,6 +36,11 @@ class Principal:
     controller_id: int | None = None  # set on a registered controller's token (models/controllers.py)
     scope: Scope = ANY_EVENT  # the events a controller's token may write
 
+    @functools.cached_property
+    def source(self) -> Source:
+        """What the readings it sends record as their source (made once: every message asks)."""
+        return Source(self.controller_id, self.user_id)
+
     @property
     def sender(self) -> str:
         """Who this is as the owner of telemetry sessions (models/sessions.py)."""
@@ -47,7 +53,7 @@ class Principal:
     def claim(self, submission: Submission) -> None:
         """Make the submission this principal's: it records who stored it, and readings of events
         outside the scope are refused item by item (the rest is stored)."""
-        submission.source = Source(self.controller_id, self.user_id)
+        submission.source = self.source
         if not self.scope.unlimited:
             submission.refuse_events(self.scope.allows, REFUSED)
 

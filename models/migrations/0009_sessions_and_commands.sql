@@ -2,9 +2,11 @@
 -- (/ws/controller/telemetry?session=NAME) numbers its messages with an integer seq counting up within
 -- it. The server keeps, per sender and session, the highest seq it stored and the seqs below it that it
 -- has not (a message retried after "database unavailable" may come after later ones): a message is new
--- if its seq is above the highest or one of those. Otherwise it is a resend, answered with the
--- original's ack and not stored again. The check and the datapoints are one statement, so a crash
--- cannot split them, and the session row is locked by it, so two processes cannot both take a resend.
+-- if its seq is above the highest or one of those. Otherwise it is a resend, not stored again, and
+-- answered with the original's ack, whose ids are found again from its readings (models/sessions.py):
+-- nothing per message is kept, so a session costs ingest a row lock and an update per statement. The
+-- check and the datapoints are one statement, so a crash cannot split them, and the session row is
+-- locked by it, so two processes cannot both take a resend.
 CREATE TABLE telemetry_sessions (
     id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     sender      text NOT NULL,  -- whose session: "controller:<id>", "user:<id>" or "subject:<sub>"
@@ -16,25 +18,12 @@ CREATE TABLE telemetry_sessions (
 );
 
 -- The session's seqs once `taken` are stored: those skipped on the way up join `missing`, and what falls
--- further than `kept` below the top is forgotten (as the acks are), so the multirange stays small.
+-- further than `kept` below the top is forgotten, so the multirange stays small.
 CREATE FUNCTION webmacs_seqs_missing(missing int8multirange, high bigint, taken int8multirange, kept bigint)
 RETURNS int8multirange LANGUAGE sql IMMUTABLE AS $$
     SELECT (missing + int8multirange(int8range(high + 1, greatest(high, upper(taken) - 1) + 1)) - taken)
            * int8multirange(int8range(greatest(high, upper(taken) - 1) - kept, NULL))
 $$;
-
--- What each stored message was acked with, so that a resend gets the same answer: one row per session
--- per statement (not per message, which in single-reading mode would be a row per reading), keyed by
--- its highest seq. A message's stored readings have consecutive ids, from its entry in `firsts`,
--- `counts` of them. Kept for the last sessions.ACKS_KEPT seqs of each session (models/sessions.py).
-CREATE TABLE telemetry_acks (
-    session_id  integer NOT NULL REFERENCES telemetry_sessions (id) ON DELETE CASCADE,
-    last_seq    bigint NOT NULL,
-    seqs        bigint[] NOT NULL,
-    firsts      bigint[] NOT NULL,  -- NULL where nothing of the message was stored
-    counts      integer[] NOT NULL,
-    PRIMARY KEY (session_id, last_seq)
-);
 
 -- Commands to actuators: a value for an event, delivered on the telemetry socket of the controller
 -- that owns the event, and acked (or failed) by it. `status` runs pending -> delivered -> acked | failed,

@@ -92,8 +92,8 @@ async def test_resending_a_message_of_which_nothing_was_stored_says_so_and_the_c
     assert (await rig.receive())["message"] == "unknown event 'evt_nope'"
     rig.send(reading(1.0, event="evt_nope", seq=1))
     answer = await rig.receive()
-    assert answer == {"type": "error", "seq": 1,
-                      "message": "seq 1 was received before and none of its readings were stored; not stored again"}
+    assert answer["type"] == "error" and answer["seq"] == 1
+    assert answer["message"].startswith("seq 1 was received before and none of its readings are stored")
     rig.send(reading(5.0, seq=2))
     assert (await rig.receive())["type"] == "ack"
 
