@@ -127,14 +127,14 @@ class TelemetryHandler(SocketHandler):
         if self._presence is not None and receipt.stored_count:
             self._presence.stored(receipt.stored_count)
         if submission.has_seq and any(receipt.public_ids):
-            self.writer.send_json({"type": "ack", "seq": submission.seq, "public_ids": receipt.public_ids})
+            self.writer.send_json_soon({"type": "ack", "seq": submission.seq, "public_ids": receipt.public_ids})
         elif receipt.resent:
             self._send_error(receipt.summary, [], submission.seq, submission.has_seq)
 
     def _send_command(self, command: commands.Command) -> None:
         if command["command_id"] not in self._commands_sent and not self.writer.closed_by_us():
             self._commands_sent.add(command["command_id"])
-            self.writer.send_json({"type": "command", **command})
+            self.writer.send_json_soon({"type": "command", **command})
 
     def _answered(self, message: dict[str, Any]) -> None:
         """A command_ack: recorded (or refused with an error frame) without holding up the readings."""
@@ -184,7 +184,7 @@ class TelemetryHandler(SocketHandler):
             payload["errors"] = problems
         if has_seq:
             payload["seq"] = seq
-        self.writer.send_json(payload)
+        self.writer.send_json_soon(payload)
 
     def _wake(self) -> None:
         if self._resume is not None and not self._resume.done():

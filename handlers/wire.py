@@ -234,9 +234,22 @@ class FrameWriter:
         self._in_flight_bytes = 0
         self._in_flight_since = 0.0  # loop time when the oldest byte of the write in flight was queued
         self._backlog_since = 0.0
+        self._soon = bytearray()  # frames for send_json_soon, written together later in this turn of the loop
 
     def send_json(self, payload: Any) -> bool:
         return self.send(text_frame(dumps(payload).encode()))
+
+    def send_json_soon(self, payload: Any) -> None:
+        """Write the frame together with the others queued in this turn of the loop: a statement's acks
+        to one controller (hundreds, in single-reading mode) become one system call, not one each.
+        Frames sent this way keep their order among themselves."""
+        if not self._soon:
+            IOLoop.current().add_callback(self._send_soon)
+        self._soon += text_frame(dumps(payload).encode())
+
+    def _send_soon(self) -> None:
+        frames, self._soon = bytes(self._soon), bytearray()
+        self.send(frames)
 
     def send(self, frames: bytes) -> bool:
         """Write ready-made frames; False if the connection is gone."""

@@ -146,28 +146,23 @@ def _array(elements: Iterable[str]) -> str:
 
 class Batch:
     """The readings of one INSERT, added message by message: with each, who stored it and its session and
-    seq. Its array literals grow as messages are added, so a statement of thousands of messages costs a few
-    appends each, and a batch of 500 readings from one message its values repeated, not a loop."""
+    seq. A statement holds thousands of messages, so adding one only appends; the array literals are
+    joined once, by str.join over map (C loops), repeating a message's values for each of its readings."""
 
     def __init__(self) -> None:
         self.readings: list[Reading] = []
-        self._sources: list[str] = []
-        self._session_ids: list[str] = []
-        self._seqs: list[str] = []
         self.keys: list[tuple[int, int]] = []
-        self._sourced = False
+        self._sizes: list[int] = []
+        self._sources: list[int | None] = []
+        self._keys: list[tuple[int, int] | None] = []
 
     def add(self, readings: Sequence[Reading], source: Source = NOBODY, key: tuple[int, int] | None = None) -> None:
-        size = len(readings)
         self.readings += readings
-        column = source.column
-        self._sourced = self._sourced or column is not None
-        self._sources.append(_repeated("NULL" if column is None else str(column), size))
+        self._sizes.append(len(readings))
+        self._sources.append(source.column)
+        self._keys.append(key)
         if key is not None:
             self.keys.append(key)
-        session, seq = ("NULL", "NULL") if key is None else (str(key[0]), str(key[1]))
-        self._session_ids.append(_repeated(session, size))
-        self._seqs.append(_repeated(seq, size))
 
     def params(self) -> dict[str, Any]:
         readings = self.readings
@@ -176,13 +171,21 @@ class Batch:
             "values": _array(repr(r.value) for r in readings),
             "times": _array(r.timestamp for r in readings),
             # unnest pads a shorter array with NULLs: "{}" when nobody is known
-            "sources": _array(self._sources) if self._sourced else "{}",
+            "sources": self._per_reading(self._sources) if any(self._sources) else "{}",
         }
         if self.keys:
             seqs = sessions.seqs_by_session(self.keys)
-            params.update(session_ids=_array(self._session_ids), seqs=_array(self._seqs), sessions=list(seqs),
-                          session_seqs=list(seqs.values()), kept=sessions.SEQS_KEPT)
+            params.update(session_ids=self._per_reading([key and key[0] for key in self._keys]),
+                          seqs=self._per_reading([key and key[1] for key in self._keys]),
+                          sessions=list(seqs), session_seqs=list(seqs.values()), kept=sessions.SEQS_KEPT)
         return params
+
+    def _per_reading(self, per_message: list[int | None]) -> str:
+        texts: Iterable[str] = ("NULL" if value is None else str(value) for value in per_message) \
+            if None in per_message else map(str, per_message)
+        if all(size == 1 for size in self._sizes):  # one reading per message
+            return "{" + ",".join(texts) + "}"
+        return "{" + ",".join(_repeated(text, size) for text, size in zip(texts, self._sizes, strict=True)) + "}"
 
 
 def _repeated(text: str, times: int) -> str:
