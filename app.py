@@ -23,6 +23,8 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.httputil import url_concat
 
+import handlers.activity
+import handlers.alarms
 import handlers.auth
 import handlers.commands
 import handlers.controllers
@@ -35,6 +37,7 @@ import handlers.metrics
 import handlers.pages
 import handlers.stream
 import handlers.telemetry
+import handlers.webhooks
 from conf import profiles
 from conf import settings as config
 from conf.rendering import render_frontend_env, render_nginx, render_systemd, write_output
@@ -44,6 +47,7 @@ from handlers.stream import StreamHandler
 from handlers.throttle import LoginThrottle
 from handlers.wire import ConnectionCaps, GuardedHTTPServer
 from models import (
+    activity,
     backup,
     controllers,
     database,
@@ -57,12 +61,14 @@ from models import (
     users,
 )
 from models.commands import CommandDesk
+from models.evaluator import AlarmEvaluator
 from models.ingest import IngestQueue
 from models.metrics import Metrics
 from models.presence import PresenceBoard
 from models.relay import Relay
 from models.revocations import RevocationListener
 from models.status import StatusWatcher
+from models.webhooks import Dispatcher, Guard
 
 log = logging.getLogger("webmacs")
 PURGE_INTERVAL = 3600.0  # seconds between retention purges
@@ -73,7 +79,7 @@ MIN_PASSWORD_LENGTH = 8
 
 HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.metrics, handlers.auth,
                    handlers.datapoints, handlers.events, handlers.experiments, handlers.controllers, handlers.commands,
-                   handlers.docs, handlers.pages)
+                   handlers.alarms, handlers.webhooks, handlers.activity, handlers.docs, handlers.pages)
 
 
 class WebMACS(tornado.web.Application):
@@ -89,7 +95,17 @@ class WebMACS(tornado.web.Application):
         broadcast = functools.partial(StreamHandler.broadcast, deliveries=self.metrics.deliveries)
         self.relay = (Relay(database_url, db, deliver=broadcast, delay_seen=self.metrics.relay_delay.observe)
                       if settings.broadcast_across_processes else None)
-        self.ingest = IngestQueue(db, on_committed=broadcast, metrics=self.metrics,
+        self.webhook_guard = Guard(settings.port, database_url)
+        self.webhooks = Dispatcher(db, self.webhook_guard, settings.webhook_retry_seconds, settings.webhook_backoff,
+                                   settings.webhook_timeout)
+        self.alarms = AlarmEvaluator(database_url, db, on_alarm=StreamHandler.broadcast_alarm,
+                                     on_deliveries=self.webhooks.wake)
+
+        def committed(datapoints: list[dict[str, Any]]) -> None:
+            broadcast(datapoints)
+            self.alarms.observe(datapoints)  # what this process stored; other processes check their own
+
+        self.ingest = IngestQueue(db, on_committed=committed, metrics=self.metrics,
                                   announce=None if self.relay is None else self.relay.published)
         # Always on (one connection): a revocation by another process or by `app.py controller revoke`
         # closes this process's sockets too.
@@ -135,6 +151,8 @@ class WebMACS(tornado.web.Application):
             await self.relay.start(settled=self.ingest.written)
         await self.revocations.start()
         await self.commands.start()
+        await self.alarms.start()
+        self.webhooks.start()
         self.presence.start()
         self.status.start()
         self._purging = asyncio.ensure_future(self._purge_regularly())
@@ -152,6 +170,8 @@ class WebMACS(tornado.web.Application):
             await self.relay.stop()
         await self.revocations.stop()
         await self.commands.stop()
+        await self.alarms.stop()
+        await self.webhooks.stop()
         await self.presence.stop()
         await self.status.stop()
 
@@ -374,8 +394,13 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
         if len(password) < MIN_PASSWORD_LENGTH:
             print(f"error: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
             return 2
+        async def add(db: momoko.Pool) -> dict[str, Any]:
+            added = await users.add_user(db, args.email, password, args.role)
+            await activity.record(db, activity.COMMAND_LINE, "user.added", added["email"], role=added["role"])
+            return added
+
         try:
-            user = asyncio.run(_with_pool(url, lambda db: users.add_user(db, args.email, password, args.role)))
+            user = asyncio.run(_with_pool(url, add))
         except users.DuplicateUser as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
@@ -390,8 +415,14 @@ def _controller_command(args: argparse.Namespace, settings: Settings, url: str) 
         except controllers.ScopeError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        controller, token = asyncio.run(_with_pool(url, lambda db: controllers.add_controller(
-            db, settings.jwt_secret, args.name, events, prefix, args.ttl)))
+        async def register(db: momoko.Pool) -> tuple[dict[str, Any], str]:
+            added, token = await controllers.add_controller(db, settings.jwt_secret, args.name, events, prefix,
+                                                            args.ttl)
+            await activity.record(db, activity.COMMAND_LINE, "controller.registered", added["public_id"],
+                                  name=args.name, events=events, event_prefix=prefix)
+            return added, token
+
+        controller, token = asyncio.run(_with_pool(url, register))
         print(f"registered {controller['public_id']} ({controller['name']}); its token follows, shown only now",
               file=sys.stderr)
         print(token)
@@ -404,6 +435,7 @@ def _controller_command(args: argparse.Namespace, settings: Settings, url: str) 
             token_id = await controllers.revoke_controller(db, args.public_id)
             if token_id is not None:
                 await revocations.announce(db, token_id)  # running servers close its sockets
+                await activity.record(db, activity.COMMAND_LINE, "controller.revoked", args.public_id)
             return token_id is not None
 
         if not asyncio.run(_with_pool(url, revoke)):

@@ -135,6 +135,22 @@ class Server:
         """For the HTTP API, which wants a signed-in role."""
         return self.app_command("token", "--role", "admin", "--subject", "bench@local")
 
+    def create_rules(self, count: int, events: list[str]) -> None:
+        """`count` alarm rules spread over the events, of every condition, none of which the bench's readings
+        (values around 1.7e9, the time they were made) meet: what a plant's rules do nearly all the time."""
+        token = self.admin_token()
+        shapes = ({"condition": "above", "threshold": 1e12}, {"condition": "below", "threshold": 0},
+                  {"condition": "outside", "low": 0, "high": 1e12}, {"condition": "inside", "low": -2, "high": -1},
+                  {"condition": "no_data", "seconds": 3600})
+        for n in range(count):
+            body = {"name": f"bench rule {n}", "event_public_id": events[n % len(events)], **shapes[n % len(shapes)]}
+            request = urllib.request.Request(self.url + "/api/v1/rules", data=json.dumps(body).encode(),
+                                             headers={"Authorization": f"Bearer {token}",
+                                                      "Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if response.status != 201:
+                    raise BenchError(f"could not create a rule: {response.status}")
+
 
 def start_server(var_dir: Path | None, extra_env: dict[str, str], log_dir: Path, app_dir: Path = ROOT, *,
                  database_url: str = "", jwt_secret: str = "", pgdata: Path | None = None) -> Server:

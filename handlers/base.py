@@ -22,6 +22,7 @@ import tornado.websocket
 from tornado.http1connection import HTTP1Connection
 
 from handlers.wire import FrameWriter, OriginCheckedByUs, dumps, masked_frames_only
+from models import activity
 from models.database import UNAVAILABLE
 from models.tokens import Principal, TokenError, check_token
 
@@ -31,12 +32,14 @@ if TYPE_CHECKING:
     from conf.settings import Settings
     from handlers.throttle import LoginThrottle
     from models.commands import CommandDesk
+    from models.evaluator import AlarmEvaluator
     from models.ingest import IngestQueue
     from models.metrics import Metrics
     from models.presence import PresenceBoard
     from models.relay import Relay
     from models.retention import PurgeResult
     from models.status import StatusWatcher
+    from models.webhooks import Guard
 
 log = logging.getLogger("webmacs.handlers")
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
@@ -60,6 +63,8 @@ class Services(Protocol):
     relay: Relay | None  # only with BROADCAST_ACROSS_PROCESSES
     presence: PresenceBoard
     commands: CommandDesk
+    alarms: AlarmEvaluator
+    webhook_guard: Guard
     status: StatusWatcher
     login_throttle: LoginThrottle
     metrics: Metrics
@@ -152,6 +157,15 @@ class ApiHandler(AppMixin, tornado.web.RequestHandler):
         if self.current_user is None:
             raise ApiError(401, self.refusal or "missing token")
         return self.current_user
+
+    @property
+    def actor(self) -> str:
+        """Who the activity log says did it: the token's subject (a signed-in user's e-mail address)."""
+        return self.principal.subject
+
+    async def record(self, action: str, subject: str | None, **details: Any) -> None:
+        """Note a change in the activity log."""
+        await activity.record(self.db, self.actor, action, subject, **details)
 
     async def prepare(self) -> None:
         declared = self.request.headers.get("Content-Length", "")

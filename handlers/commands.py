@@ -29,6 +29,8 @@ class EventCommandsHandler(ApiHandler):
         except commands.CommandError as error:
             raise ApiError(error.status, str(error) if error.status == 404 else "invalid command",
                            {error.field: str(error)} if error.field else None) from None
+        await self.record("command.sent", command["command_id"], event_public_id=event_public_id,
+                          value=command["value"])
         self.write_json(command, status=202)
 
 

@@ -36,6 +36,8 @@ class ControllersHandler(ApiHandler):
             raise ApiError(400, "invalid controller", {"ttl": str(error)}) from None
         controller, token = await controllers.add_controller(self.db, self.config.jwt_secret, name, events, prefix,
                                                              ttl)
+        await self.record("controller.registered", controller["public_id"], name=name, events=events,
+                          event_prefix=prefix)
         self.write_json({**controller, "access_token": token, "token_type": "bearer", "expires_in": ttl},
                         status=201)
 
@@ -53,6 +55,7 @@ class ControllerHandler(ApiHandler):
         if token_id is None:
             raise ApiError(404, f"no controller {public_id}")
         await self.app.revoked(token_id)
+        await self.record("controller.revoked", public_id)
         self.set_status(204)
         self.finish()
 

@@ -29,6 +29,7 @@ class ExperimentsHandler(ApiHandler):
             started = await experiments.start_experiment(self.db, body["name"].strip(), body.get("public_id"))
         except experiments.ExperimentConflict as error:
             raise ApiError(409, str(error)) from None
+        await self.record("experiment.started", started["public_id"], name=started["name"])
         self.write_json(started, status=201)
 
 
@@ -43,8 +44,9 @@ class ExperimentHandler(ApiHandler):
         problems = _name_problems(body["name"])
         if problems:
             raise ApiError(400, "invalid experiment", problems)
-        renamed = await experiments.rename_experiment(self.db, public_id, body["name"].strip())
-        self.write_json(_found(renamed, public_id))
+        renamed = _found(await experiments.rename_experiment(self.db, public_id, body["name"].strip()), public_id)
+        await self.record("experiment.renamed", public_id, name=renamed["name"])
+        self.write_json(renamed)
 
     @allow(*EDITORS)
     async def delete(self, public_id: str) -> None:
@@ -54,6 +56,7 @@ class ExperimentHandler(ApiHandler):
         except experiments.ExperimentConflict as error:
             raise ApiError(409, str(error)) from None
         _found(deleted or None, public_id)
+        await self.record("experiment.deleted", public_id, cascade=cascade)
         self.set_status(204)
         self.finish()
 
@@ -61,7 +64,9 @@ class ExperimentHandler(ApiHandler):
 class StopHandler(ApiHandler):
     @allow(*EDITORS)
     async def put(self, public_id: str) -> None:
-        self.write_json(_found(await experiments.stop_experiment(self.db, public_id), public_id))
+        stopped = _found(await experiments.stop_experiment(self.db, public_id), public_id)
+        await self.record("experiment.stopped", public_id, name=stopped["name"])
+        self.write_json(stopped)
 
 
 class ExportHandler(ApiHandler):

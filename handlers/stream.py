@@ -26,7 +26,8 @@ class StreamHandler(SocketHandler):
     """Owns the subscriber registry: open() adds, on_close() and failed sends remove.
 
     Optional, beyond the spec: `?events=A,B` sends only those events' datapoints, and `?after=CURSOR`
-    first sends what committed past the cursor, then continues live with nothing missed or doubled.
+    first sends what committed past the cursor, then continues live with nothing missed or doubled;
+    `?status=1` and `?alarms=1` add typed frames about controllers, stale events and alarms.
     """
 
     subscribers: ClassVar[set[StreamHandler]] = set()
@@ -36,6 +37,7 @@ class StreamHandler(SocketHandler):
         super().initialize()
         self.events: frozenset[str] | None = None  # None: every event
         self.wants_status = False  # ?status=1: also typed frames about controllers and stale events
+        self.wants_alarms = False  # ?alarms=1: also a frame for each change of an alarm's state
         self._after: int | None = None
         self._query_problem: str | None = None
         # While catching up: live datapoints wait here, to be sent after the database's.
@@ -62,6 +64,11 @@ class StreamHandler(SocketHandler):
             self.wants_status = status == "1"
             if status not in ("0", "1"):
                 self._query_problem = "status must be 1 (or 0)"
+        alarms = self.get_query_argument("alarms", None)
+        if alarms is not None:
+            self.wants_alarms = alarms == "1"
+            if alarms not in ("0", "1"):
+                self._query_problem = "alarms must be 1 (or 0)"
         after = self.get_query_argument("after", None)
         if after is not None:
             try:
@@ -172,6 +179,14 @@ class StreamHandler(SocketHandler):
         data = b"".join(text_frame(dumps(frame).encode()) for frame in frames)
         for subscriber in list(cls.subscribers):
             if subscriber.wants_status:
+                subscriber._deliver(data)
+
+    @classmethod
+    def broadcast_alarm(cls, frame: dict[str, Any]) -> None:
+        """An alarm's change, encoded once, to the subscribers that asked for them."""
+        data = text_frame(dumps(frame).encode())
+        for subscriber in list(cls.subscribers):
+            if subscriber.wants_alarms:
                 subscriber._deliver(data)
 
     @classmethod

@@ -44,7 +44,8 @@ def sql(database_url: str) -> Iterator[psycopg2.extensions.connection]:
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("TRUNCATE datapoints, experiments, events, users, revoked_tokens, controllers,"
-                    " controller_connections, telemetry_sessions, commands RESTART IDENTITY CASCADE")
+                    " controller_connections, telemetry_sessions, commands, rules, alarms, webhooks,"
+                    " webhook_deliveries, activity RESTART IDENTITY CASCADE")
         cur.execute("INSERT INTO events (public_id, name, unit) VALUES"
                     " ('evt_temp01', 'Inlet temperature', '°C'), ('evt_press01', 'Pressure', 'bar')")
     yield conn
@@ -52,10 +53,10 @@ def sql(database_url: str) -> Iterator[psycopg2.extensions.connection]:
 
 
 @pytest.fixture
-def app(request: pytest.FixtureRequest, io_loop, database_url: str, sql) -> Iterator[WebMACS]:
+def app(request: pytest.FixtureRequest, io_loop, database_url: str, sql, http_port: int) -> Iterator[WebMACS]:
     """The application as `serve` builds, starts and stops it; `@pytest.mark.settings(...)` changes its settings."""
     marker = request.node.get_closest_marker("settings")
-    settings = config.load(environ={}, jwt_secret=TEST_SECRET, **(marker.kwargs if marker else {}))
+    settings = config.load(environ={}, jwt_secret=TEST_SECRET, port=http_port, **(marker.kwargs if marker else {}))
     pool = io_loop.run_sync(lambda: database.connect_pool(database_url, settings.db_pool_size))
     # The registries are class attributes (one per endpoint): a socket the last test left closing is not ours.
     StreamHandler.subscribers.clear()

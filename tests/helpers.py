@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
@@ -261,6 +262,61 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, drop
                 writer.write(chunk)
                 await writer.drain()
     writer.transport.abort()
+
+
+class Receiver:
+    """A real HTTP server, on its own thread (so it answers while a test blocks), that takes webhook
+    deliveries: each is kept (headers, body, when, how it was answered) and answered as `answers` says,
+    in turn (a status code, or "hang": no answer until the receiver stops); once they run out, 200."""
+
+    def __init__(self, answers: list[int | str] | None = None) -> None:
+        self.answers = list(answers or [])
+        self.received: list[tuple[dict[str, str], bytes, float, int | str]] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._stopping: asyncio.Future[None] | None = None
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+
+    def start(self) -> Receiver:
+        from tornado.httpserver import HTTPServer
+        from tornado.web import Application, RequestHandler
+
+        receiver = self
+
+        class Take(RequestHandler):
+            async def post(self) -> None:
+                answer = receiver.answers.pop(0) if receiver.answers else 200
+                receiver.received.append((dict(self.request.headers), self.request.body, time.time(), answer))
+                if answer == "hang":
+                    assert receiver._stopping is not None
+                    await receiver._stopping
+                    return
+                self.set_status(int(answer))
+
+        async def serve() -> None:
+            self._stopping = asyncio.get_running_loop().create_future()
+            HTTPServer(Application([(r"/.*", Take)])).listen(self.port, "127.0.0.1")
+
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self._loop).result(timeout=5)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def answered(self, code: int) -> list[tuple[dict[str, str], bytes, float, int | str]]:
+        return [request for request in self.received if request[3] == code]
+
+    def stop(self) -> None:
+        def release() -> None:
+            if self._stopping is not None and not self._stopping.done():
+                self._stopping.set_result(None)
+        self._loop.call_soon_threadsafe(release)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
 
 
 def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
