@@ -349,3 +349,28 @@ async def test_two_processes_raise_each_alarm_once_and_a_restart_mid_retry_deliv
         assert cur.fetchone() == (1, "delivered", 2)
     assert len(receiver.answered(200)) == 1 and len(receiver.received) == 2
     assert len({request[0]["X-Webmacs-Delivery"] for request in receiver.received}) == 1
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_webhooks_hear_of_experiments_and_of_controllers_connecting_and_going_once_each(server):
+    receiver = Receiver().start()
+    try:
+        await add_webhook(server, receiver.url, ["experiment.started", "experiment.stopped",
+                                                 "controller.connected", "controller.disconnected"])
+        status, experiment = await server.api("POST", "/experiments", {"name": "Run 8"}, token=server.token(**OPERATOR))
+        assert status == 201
+        status, registered = await server.api("POST", "/controllers", {"name": "Rig"}, token=server.token(**ADMIN))
+        assert status == 201
+        first = await server.connect_controller(token=registered["access_token"])
+        second = await server.connect_controller(token=registered["access_token"])  # the same controller twice
+        await server.wait_for(lambda: len(receiver.received) == 2)
+        first.close()
+        second.close()
+        await server.wait_for(lambda: len(receiver.received) == 3)
+        await asyncio.sleep(1.5)  # nothing more: one connected and one disconnected, however many sockets
+        bodies = {body["kind"]: body for body in (verified(request) for request in receiver.received)}
+        assert sorted(bodies) == ["controller.connected", "controller.disconnected", "experiment.started"]
+        assert bodies["experiment.started"]["experiment"]["public_id"] == experiment["public_id"]
+        assert bodies["controller.connected"]["controller"]["public_id"] == registered["public_id"]
+    finally:
+        receiver.stop()
