@@ -37,12 +37,13 @@ import handlers.metrics
 import handlers.pages
 import handlers.stream
 import handlers.telemetry
+import handlers.users
 import handlers.webhooks
 from conf import profiles
 from conf import settings as config
 from conf.rendering import render_frontend_env, render_nginx, render_systemd, write_output
 from conf.settings import Settings, SettingsError
-from handlers.base import NotFoundHandler, SocketHandler
+from handlers.base import USER_SESSIONS, NotFoundHandler, SocketHandler
 from handlers.stream import StreamHandler
 from handlers.throttle import LoginThrottle
 from handlers.wire import ConnectionCaps, GuardedHTTPServer
@@ -75,11 +76,11 @@ PURGE_INTERVAL = 3600.0  # seconds between retention purges
 FD_RESERVE = 128  # descriptors kept for the pool, the relay, logs and files when MAX_CONNECTIONS is 0
 FD_LIMIT_WITHOUT_HARD_LIMIT = 1 << 20
 FIRST_ADMIN = "admin@localhost"
-MIN_PASSWORD_LENGTH = 8
 
 HANDLER_MODULES = (handlers.telemetry, handlers.stream, handlers.health, handlers.metrics, handlers.auth,
                    handlers.datapoints, handlers.events, handlers.experiments, handlers.controllers, handlers.commands,
-                   handlers.alarms, handlers.webhooks, handlers.activity, handlers.docs, handlers.pages)
+                   handlers.alarms, handlers.webhooks, handlers.activity, handlers.users, handlers.docs,
+                   handlers.pages)
 
 
 class WebMACS(tornado.web.Application):
@@ -179,6 +180,11 @@ class WebMACS(tornado.web.Application):
         """A token was revoked: close its sockets here now, and have every other process close its own."""
         SocketHandler.close_revoked(token_id)
         await revocations.announce(self.db, token_id)
+
+    async def sessions_ended(self, user_id: int) -> None:
+        """A user was deleted, or given another role or password: their sockets close, on every process
+        (their tokens are refused from now on by check_token)."""
+        await self.revoked(f"{USER_SESSIONS}{user_id}")
 
     async def _purge_regularly(self) -> None:
         """Retention: a purge at start, then every PURGE_INTERVAL, until stop()."""
@@ -376,6 +382,10 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
         applied = asyncio.run(_with_pool(url, database.migrate))  # brings an older backup up to date
         print("then applied: " + ", ".join(applied) if applied else "schema is up to date")
     elif args.command == "event":
+        if args.action == "list":
+            for event in asyncio.run(_with_pool(url, events.list_events)):
+                print(json.dumps(event, ensure_ascii=False))
+            return 0
         event = asyncio.run(_with_pool(url, lambda db: events.upsert_event(
             db, args.public_id, name=args.name or args.public_id, unit=args.unit, type=args.type,
             stale_after=args.stale_after)))
@@ -383,27 +393,66 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
     elif args.command == "controller":
         return _controller_command(args, settings, url)
     elif args.command == "user":
-        if not users.EMAIL.match(args.email.strip()):
-            print(f"error: {args.email!r} is not an e-mail address", file=sys.stderr)
-            return 2
-        password = os.environ.get("WEBMACS_PASSWORD")
+        return _user_command(args, url)
+    return 0
+
+
+def _user_command(args: argparse.Namespace, url: str) -> int:
+    """`user add|list|set-role|reset-password|delete`; each change is in the activity log, by the command line."""
+    if args.action == "list":
+        for user in asyncio.run(_with_pool(url, users.list_users)):
+            print(json.dumps(user))
+        return 0
+    if not users.EMAIL.match(args.email.strip()):
+        print(f"error: {args.email!r} is not an e-mail address", file=sys.stderr)
+        return 2
+    password = ""
+    if args.action == "add":
+        password = os.environ.get("WEBMACS_PASSWORD", "")
         if not password and not sys.stdin.isatty():
             print("error: no password: set WEBMACS_PASSWORD, or run this in a terminal to be asked", file=sys.stderr)
             return 2
         password = password or getpass.getpass(f"Password for {args.email}: ")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            print(f"error: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
+        if len(password) < users.MIN_PASSWORD:
+            print(f"error: the password needs at least {users.MIN_PASSWORD} characters", file=sys.stderr)
             return 2
-        async def add(db: momoko.Pool) -> dict[str, Any]:
+
+    async def change(db: momoko.Pool) -> tuple[dict[str, Any] | None, str | None]:
+        if args.action == "add":
             added = await users.add_user(db, args.email, password, args.role)
             await activity.record(db, activity.COMMAND_LINE, "user.added", added["email"], role=added["role"])
-            return added
+            return added, None
+        user = await users.get_user(db, email=args.email)
+        if user is None:
+            return None, None
+        one_time = None
+        if args.action == "set-role":
+            changed = await users.set_role(db, user["id"], args.role)
+            await activity.record(db, activity.COMMAND_LINE, "user.role_changed", user["email"], role=args.role,
+                                  was=user["role"])
+        elif args.action == "reset-password":
+            one_time = users.one_time_password()
+            changed = await users.set_password(db, user["id"], one_time, one_time=True)
+            await activity.record(db, activity.COMMAND_LINE, "user.password_reset", user["email"])
+        else:
+            changed = await users.delete_user(db, user["id"])
+            await activity.record(db, activity.COMMAND_LINE, "user.deleted", user["email"])
+        await revocations.announce(db, f"{USER_SESSIONS}{user['id']}")  # running servers close their sockets
+        return changed, one_time
 
-        try:
-            user = asyncio.run(_with_pool(url, add))
-        except users.DuplicateUser as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+    try:
+        user, one_time = asyncio.run(_with_pool(url, change))
+    except (users.DuplicateUser, users.LastAdmin) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if user is None:
+        print(f"error: no user {args.email}", file=sys.stderr)
+        return 1
+    if one_time is not None:
+        print(f"a one-time password for {user['email']} follows; it must be changed at the first sign-in",
+              file=sys.stderr)
+        print(one_time)
+    else:
         print(json.dumps(user))
     return 0
 
@@ -528,6 +577,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--type", default="sensor", choices=events.EVENT_TYPES)
     add.add_argument("--stale-after", type=_positive(float), metavar="SECONDS",
                      help="the event is stale when its newest reading is older than this (default: never)")
+    event_actions.add_parser("list", help="print every event as JSON, one per line")
 
     user_cmd = commands.add_parser("user", help="manage users who log in to the API and dashboard")
     user_actions = user_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -535,6 +585,15 @@ def _parser() -> argparse.ArgumentParser:
                                                    "WEBMACS_PASSWORD; prints the user as JSON")
     user_add.add_argument("email")
     user_add.add_argument("--role", required=True, choices=roles.USER_ROLES)
+    user_actions.add_parser("list", help="print every user as JSON, one per line (never a password hash)")
+    set_role = user_actions.add_parser("set-role", help="give a user another role; their sessions end")
+    set_role.add_argument("email")
+    set_role.add_argument("role", choices=roles.USER_ROLES)
+    reset = user_actions.add_parser("reset-password", help="print a new one-time password for the user (to be "
+                                                           "changed at the first sign-in); their sessions end")
+    reset.add_argument("email")
+    user_delete = user_actions.add_parser("delete", help="delete a user; their sessions end")
+    user_delete.add_argument("email")
 
     controller_cmd = commands.add_parser("controller", help="register, list and revoke controllers (devices)")
     controller_actions = controller_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from models.webhooks import Guard
 
 log = logging.getLogger("webmacs.handlers")
+USER_SESSIONS = "user:"  # a revocation of this and a user id ends all of that user's sockets
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 EXPORT_CHUNK_ROWS = 2000  # rows per FETCH of a CSV export: the most one holds in memory
@@ -76,6 +77,8 @@ class Services(Protocol):
     def connections_refused(self) -> int: ...
 
     async def revoked(self, token_id: str) -> None: ...
+
+    async def sessions_ended(self, user_id: int) -> None: ...
 
 
 class ApiError(tornado.web.HTTPError):
@@ -433,9 +436,17 @@ class SocketHandler(AppMixin, OriginCheckedByUs, tornado.websocket.WebSocketHand
 
     @classmethod
     def close_revoked(cls, token_id: str) -> None:
+        """Close the sockets of a revoked token, or (for "user:<id>") of every token of that user."""
+        user = token_id.removeprefix(USER_SESSIONS)
+        user_id = int(user) if user != token_id and user.isdecimal() else None
         for peer in cls.connected():
-            if peer.current_user is not None and peer.current_user.token_id == token_id:
+            principal = peer.current_user
+            if principal is None:
+                continue
+            if principal.token_id == token_id:
                 peer.close(POLICY_VIOLATION, "token revoked")
+            elif user_id is not None and principal.user_id == user_id:
+                peer.close(POLICY_VIOLATION, "the user's sessions were ended; sign in again")
 
     def refuse_unauthorized(self) -> bool:
         """Close with 1008 if the token was refused; True when the connection is being closed."""

@@ -17,7 +17,7 @@ ACTIONS = (
     "webhook.created", "webhook.updated", "webhook.deleted",
     "alarm.acknowledged",
     "controller.registered", "controller.revoked",
-    "user.added",
+    "user.added", "user.role_changed", "user.deleted", "user.password_reset", "user.password_changed",
     "command.sent",
 )
 COMMAND_LINE = "command line"  # the actor of what `app.py` does

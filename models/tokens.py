@@ -35,6 +35,7 @@ class Principal:
     user_id: int | None = None  # set on tokens issued at login: the account they stand for
     controller_id: int | None = None  # set on a registered controller's token (models/controllers.py)
     scope: Scope = ANY_EVENT  # the events a controller's token may write
+    issued_at: int = 0
 
     @functools.cached_property
     def source(self) -> Source:
@@ -115,7 +116,9 @@ def verify_token(secret: str, token: str | None) -> Principal:
             raise TokenError("malformed token")
     if controller_id is not None and role != "controller":
         raise TokenError("malformed token")
+    issued_at = claims.get("iat", 0)
     return Principal(subject=claims["sub"], role=role, token_id=str(claims.get("jti", "")),
+                     issued_at=issued_at if isinstance(issued_at, int) else 0,
                      expires_at=int(claims["exp"]), user_id=user_id, controller_id=controller_id)
 
 
@@ -126,17 +129,20 @@ async def check_token(db: momoko.Pool, secret: str, token: str | None) -> Princi
     # One query of indexed lookups: revoked, (for a login token) the account's role now, and (for a
     # registered controller's) whether this is still its token and what it may write.
     cursor = await db.execute(
-        "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = %s), (SELECT role FROM users WHERE id = %s),"
+        "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = %s), u.role,"
+        " coalesce(floor(extract(epoch FROM u.sessions_valid_after)) > %s, false),"
         " c.revoked_at IS NULL AND c.token_id = %s, c.events, c.event_prefix"
-        " FROM (SELECT NULL) AS nothing LEFT JOIN controllers c ON c.id = %s",
-        (principal.token_id, principal.user_id, principal.token_id, principal.controller_id))
-    revoked, role_now, controller_current, events, prefix = cursor.fetchone()
+        " FROM (SELECT NULL) AS nothing LEFT JOIN users u ON u.id = %s LEFT JOIN controllers c ON c.id = %s",
+        (principal.token_id, principal.issued_at, principal.token_id, principal.user_id, principal.controller_id))
+    revoked, role_now, ended, controller_current, events, prefix = cursor.fetchone()
     if revoked:
         raise TokenError("token revoked")
     if principal.user_id is not None and role_now is None:
         raise TokenError("the token's user no longer exists")
     if principal.user_id is not None and role_now != principal.role:
         raise TokenError("the token's user has another role now; sign in again")
+    if ended:
+        raise TokenError("the user's sessions were ended (a new password); sign in again")
     if principal.controller_id is not None:
         if not controller_current:
             raise TokenError("controller revoked")

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 from typing import Any
 
 import momoko
@@ -29,6 +30,21 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\Z")
 
 class DuplicateUser(ValueError):
     pass
+
+
+class LastAdmin(ValueError):
+    """The change would leave nobody who can manage users."""
+
+
+class WrongPassword(ValueError):
+    pass
+
+
+MIN_PASSWORD = 8  # characters
+ONE_TIME_PASSWORD_BYTES = 12  # 16 characters, URL-safe
+_COLUMNS = "id, email, role, created_at, must_change_password"
+# Keeps at least one admin: the way back for everyone else.
+_OTHER_ADMIN = "EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id <> users.id)"
 
 
 def hash_password(password: str) -> str:
@@ -55,16 +71,78 @@ async def in_thread(function: Any, *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
 
-async def add_user(db: momoko.Pool, email: str, password: str, role: str) -> dict[str, Any]:
+def one_time_password() -> str:
+    return secrets.token_urlsafe(ONE_TIME_PASSWORD_BYTES)
+
+
+async def add_user(db: momoko.Pool, email: str, password: str, role: str,
+                   one_time: bool = False) -> dict[str, Any]:
+    """A new user; with `one_time`, the password must be changed at the first sign-in."""
     password_hash = await in_thread(hash_password, password)
     try:
         cursor = await db.execute(
-            "INSERT INTO users (email, password_hash, role) VALUES (%s, %s, %s)"
-            " RETURNING id, email, role, created_at",
-            (email.strip().lower(), password_hash, role), cursor_factory=RealDictCursor)
+            f"INSERT INTO users (email, password_hash, role, must_change_password) VALUES (%s, %s, %s, %s)"
+            f" RETURNING {_COLUMNS}",
+            (email.strip().lower(), password_hash, role, one_time), cursor_factory=RealDictCursor)
     except psycopg2.errors.UniqueViolation:
         raise DuplicateUser(f"a user with email {email.strip().lower()} exists already") from None
     return _public(cursor.fetchone())
+
+
+async def list_users(db: momoko.Pool) -> list[dict[str, Any]]:
+    cursor = await db.execute(f"SELECT {_COLUMNS} FROM users ORDER BY email", cursor_factory=RealDictCursor)
+    return [_public(row) for row in cursor.fetchall()]
+
+
+async def get_user(db: momoko.Pool, user_id: int | None = None, email: str | None = None) -> dict[str, Any] | None:
+    cursor = await db.execute(f"SELECT {_COLUMNS} FROM users WHERE id = %s OR email = %s",
+                              (user_id, (email or "").strip().lower() or None), cursor_factory=RealDictCursor)
+    row = cursor.fetchone()
+    return None if row is None else _public(row)
+
+
+async def set_role(db: momoko.Pool, user_id: int, role: str) -> dict[str, Any] | None:
+    """The user with the new role (their tokens, minted for the old one, stop working); LastAdmin if it
+    would leave no admin."""
+    cursor = await db.execute(
+        f"UPDATE users SET role = %s WHERE id = %s AND (%s = 'admin' OR role <> 'admin' OR {_OTHER_ADMIN})"
+        f" RETURNING {_COLUMNS}", (role, user_id, role), cursor_factory=RealDictCursor)
+    row = cursor.fetchone()
+    if row is None and await get_user(db, user_id) is not None:
+        raise LastAdmin("the last admin cannot be given another role; make someone else admin first")
+    return None if row is None else _public(row)
+
+
+async def delete_user(db: momoko.Pool, user_id: int) -> dict[str, Any] | None:
+    """Delete the user (their readings keep the number); LastAdmin for the last admin."""
+    cursor = await db.execute(
+        f"DELETE FROM users WHERE id = %s AND (role <> 'admin' OR {_OTHER_ADMIN}) RETURNING {_COLUMNS}",
+        (user_id,), cursor_factory=RealDictCursor)
+    row = cursor.fetchone()
+    if row is None and await get_user(db, user_id) is not None:
+        raise LastAdmin("the last admin cannot be deleted; make someone else admin first")
+    return None if row is None else _public(row)
+
+
+async def set_password(db: momoko.Pool, user_id: int, password: str, one_time: bool) -> dict[str, Any] | None:
+    """A new password (a one-time one must be changed at the next sign-in); the user's sessions end."""
+    password_hash = await in_thread(hash_password, password)
+    cursor = await db.execute(
+        f"UPDATE users SET password_hash = %s, must_change_password = %s, sessions_valid_after = now()"
+        f" WHERE id = %s RETURNING {_COLUMNS}", (password_hash, one_time, user_id), cursor_factory=RealDictCursor)
+    row = cursor.fetchone()
+    return None if row is None else _public(row)
+
+
+async def change_own_password(db: momoko.Pool, user_id: int, current: str, new: str) -> dict[str, Any]:
+    """The user's own change, which needs the current password; WrongPassword if it is not."""
+    cursor = await db.execute("SELECT password_hash FROM users WHERE id = %s", (user_id,))
+    row = cursor.fetchone()
+    if row is None or not await in_thread(password_matches, current, row[0]):
+        raise WrongPassword("the current password is not right")
+    changed = await set_password(db, user_id, new, one_time=False)
+    assert changed is not None
+    return changed
 
 
 async def count_users(db: momoko.Pool) -> int:
@@ -75,7 +153,7 @@ async def count_users(db: momoko.Pool) -> int:
 async def authenticate(db: momoko.Pool, email: str, password: str) -> dict[str, Any] | None:
     """The user if the password is right; None otherwise, taking the same time either way."""
     global _DUMMY_HASH
-    cursor = await db.execute("SELECT id, email, role, created_at, password_hash FROM users WHERE email = %s",
+    cursor = await db.execute(f"SELECT {_COLUMNS}, password_hash FROM users WHERE email = %s",
                               (email.strip().lower(),), cursor_factory=RealDictCursor)
     row = cursor.fetchone()
     if row is None:
@@ -89,7 +167,7 @@ async def authenticate(db: momoko.Pool, email: str, password: str) -> dict[str, 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "email": row["email"], "role": row["role"],
-            "created_at": row["created_at"].isoformat()}
+            "created_at": row["created_at"].isoformat(), "must_change_password": row["must_change_password"]}
 
 
 def _b64(raw: bytes) -> str:
