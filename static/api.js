@@ -36,6 +36,30 @@ export function getCommand(commandId) {
   return api("GET", `/commands/${encodeURIComponent(commandId)}`);
 }
 
+/** An event's alarm rules, or every rule when no event is named. */
+export async function listRules(eventPublicId = null) {
+  return (await api("GET", "/rules" + query({ event_public_id: eventPublicId }))).rules;
+}
+
+/** A rule from the body alarms.js's ruleBody makes. */
+export function createRule(body) {
+  return api("POST", "/rules", body);
+}
+
+/** An "outside [min_value, max_value]" rule from the event's own limits. */
+export function createRuleFromLimits(eventPublicId, severity) {
+  return api("POST", `/events/${encodeURIComponent(eventPublicId)}/rules/from-limits`, { severity });
+}
+
+export function deleteRule(ruleId) {
+  return api("DELETE", `/rules/${encodeURIComponent(ruleId)}`);
+}
+
+/** Acknowledge an alarm, active or cleared; answers the alarm. A second acknowledgement is refused with 409. */
+export function acknowledgeAlarm(alarmId, comment) {
+  return api("POST", `/alarms/${encodeURIComponent(alarmId)}/ack`, comment ? { comment } : {});
+}
+
 export function query(params) {
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {

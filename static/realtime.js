@@ -1,5 +1,5 @@
 /** useRealtimeDatapoints: the dashboard's live datapoints, by WebSocket with backoff, falling back to HTTP polling;
- * and which events the server judges stale. */
+ * which events the server judges stale; and, for whoever asks, the stream's alarm frames. */
 import { getCurrentScope, markRaw, onScopeDispose, reactive, readonly, shallowReactive, shallowReadonly, shallowRef }
   from "vue";
 
@@ -193,6 +193,10 @@ export function useRealtimeDatapoints({
   env,
   token = null,
   onUnauthorized = () => {},
+  // Given, the stream also carries alarm frames (?alarms=1), each handed to onAlarm; onAlarmFeed(true) says a
+  // stream carrying them opened (what came before it must be read over HTTP), onAlarmFeed(false) that it closed.
+  onAlarm = null,
+  onAlarmFeed = () => {},
   WebSocket = globalThis.WebSocket,
   fetch = globalThis.fetch,
   random = Math.random,
@@ -233,6 +237,7 @@ export function useRealtimeDatapoints({
   // while there is no stream.
   let statusFromStream = false;
   let refreshingStatus = false;
+  let alarmFeedOpen = false;
 
   function later(callback, ms) {
     const timer = setTimeout(() => {
@@ -325,6 +330,7 @@ export function useRealtimeDatapoints({
         && typeof frame.stale === "boolean") {
       judge(frame.event_public_id, frame.stale, timeOf(frame.last_reading_at));
     }
+    if (frame.type === "alarm") onAlarm?.(frame);
     // `controller` frames are for views that list controllers; other types (`recovery` answers `after=`,
     // which this client never sends) are not for the cards either.
   }
@@ -499,7 +505,8 @@ export function useRealtimeDatapoints({
   }
 
   function connect() {
-    const url = `${env.streamUrl}?status=1${token ? `&token=${encodeURIComponent(token)}` : ""}`;
+    const alarms = onAlarm ? "&alarms=1" : "";
+    const url = `${env.streamUrl}?status=1${alarms}${token ? `&token=${encodeURIComponent(token)}` : ""}`;
     let ws;
     try {
       ws = new WebSocket(url);
@@ -523,7 +530,14 @@ export function useRealtimeDatapoints({
     state.mode = "websocket";
     state.attempt = 0;
     failures = 0;
+    feedAlarms(true);
     catchUpStream(ws);
+  }
+
+  function feedAlarms(open) {
+    if (!onAlarm || alarmFeedOpen === open) return;
+    alarmFeedOpen = open;
+    onAlarmFeed(open);
   }
 
   function received(data) {
@@ -542,6 +556,7 @@ export function useRealtimeDatapoints({
 
   function closed(code) {
     socket = null;
+    feedAlarms(false);
     statusFromStream = false;
     streamCursorTrusted = false;
     if (code === POLICY_VIOLATION) {
@@ -573,6 +588,7 @@ export function useRealtimeDatapoints({
     stopPolling();
     if (frame !== null) cancelAnimationFrame(frame);
     for (const controller of requests) controller.abort();
+    feedAlarms(false);
     if (socket) {
       socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
       socket.close(NORMAL_CLOSURE);

@@ -3,23 +3,29 @@
 // ticks. A stale event (the server's verdict) has its value greyed and says how long it has had no data;
 // that note is the card's accessible description, so it is read with the card, never announced by itself.
 // Operators and admins also get the event's control, when it is one that takes commands (ActuatorControl).
+// An event with an active alarm is marked in words (and by its border): that note is read with the card too.
+// Its alarm rules fold out below (EventRules).
 import { computed } from "vue";
+import { alarmMark, countBySeverity, worstSeverity } from "../alarms.js";
 import { controlOf } from "../commands.js";
 import { formatAge, formatSilence, formatValue } from "../format.js";
 import { lastReadingOf } from "../realtime.js";
 import { mayOperate } from "../session.js";
 import ActuatorControl from "./ActuatorControl.js";
+import EventRules from "./EventRules.js";
 
 export default {
-  components: { ActuatorControl },
+  components: { ActuatorControl, EventRules },
   props: {
     event: { type: Object, required: true },  // {public_id, name, unit, type, min_value, max_value}
     live: { type: Object, default: null },  // the event's LiveSeries (realtime.js); null until it has data
     status: { type: Object, default: null },  // the server's verdict (realtime.js statuses); null: not stale
     now: { type: Number, required: true },
     charted: { type: Boolean, required: true },
+    rules: { type: Array, required: true },  // the event's alarm rules
+    alarms: { type: Array, required: true },  // its active alarms (openAlarms.js), none mostly
   },
-  emits: ["toggle-chart"],
+  emits: ["toggle-chart", "rules-changed"],
   setup(props) {
     const latest = computed(() => {
       props.live?.version.value;  // the LiveSeries is not reactive: its version says when it changed
@@ -29,13 +35,19 @@ export default {
     const silence = computed(() => stale.value && formatSilence(lastReadingOf(props.status, props.live), props.now));
     const nameId = computed(() => `card-${props.event.public_id}`);
     const noteId = computed(() => `card-${props.event.public_id}-stale`);
+    const alarmId = computed(() => `card-${props.event.public_id}-alarm`);
+    const mark = computed(() => alarmMark(props.alarms));
+    const severity = computed(() => worstSeverity(countBySeverity(props.alarms)));
+    const described = computed(() => [stale.value && noteId.value, mark.value && alarmId.value].filter(Boolean)
+      .join(" ") || undefined);
     // The server refuses anyone else; the page just does not offer what would be refused.
     const commandable = computed(() => mayOperate() && controlOf(props.event.type) !== null);
-    return { latest, stale, silence, nameId, noteId, commandable, formatAge, formatValue };
+    return { latest, stale, silence, nameId, noteId, alarmId, mark, severity, described, commandable, formatAge,
+             formatValue };
   },
   template: `
-    <article class="card panel" :class="{ stale }" :data-event="event.public_id" :data-stale="stale"
-      :aria-labelledby="nameId" :aria-describedby="stale ? noteId : undefined">
+    <article class="card panel" :class="{ stale, alarmed: mark }" :data-event="event.public_id" :data-stale="stale"
+      :data-alarm="severity ?? undefined" :aria-labelledby="nameId" :aria-describedby="described">
       <header>
         <span :id="nameId" class="name" :title="event.public_id">{{ event.name }}</span>
         <label class="muted small"><input type="checkbox" :checked="charted"
@@ -43,9 +55,12 @@ export default {
           @change="$emit('toggle-chart', event.public_id)"> chart</label>
       </header>
       <div><span class="value">{{ formatValue(latest?.value) }}</span> <span class="unit">{{ event.unit }}</span></div>
+      <div v-if="mark" :id="alarmId" class="small alarm-note" :data-severity="severity" data-testid="alarm-note">
+        <span aria-hidden="true">⚠ </span>{{ mark }}</div>
       <div v-if="stale" :id="noteId" class="small stale-note" data-testid="stale-note">
         <span aria-hidden="true">⚠ </span>{{ silence }}</div>
       <div v-else class="muted small age">{{ latest ? formatAge(latest.time, now) : "no data yet" }}</div>
       <ActuatorControl v-if="commandable" :event="event" :value="latest?.value ?? null" />
+      <EventRules :event="event" :rules="rules" @changed="$emit('rules-changed')" />
     </article>`,
 };

@@ -1,9 +1,12 @@
-// Live values and charts per event (stale ones marked), the running experiment, and how the data is arriving.
+// Live values and charts per event (stale ones and those with an active alarm marked, each chart with its
+// rules' thresholds), the running experiment, and how the data is arriving.
 import { computed, onMounted, reactive, ref, watch } from "vue";
 import env from "../env.js";
+import { activeByEvent, rulesByEvent } from "../alarms.js";
 import { listOf, useAnnouncer } from "../announce.js";
-import { api, query } from "../api.js";
+import { api, listRules, query } from "../api.js";
 import { useNow } from "../clock.js";
+import { alarmFeed, openAlarms, takeAlarmFrame } from "../openAlarms.js";
 import { useRealtimeDatapoints } from "../realtime.js";
 import { session, signOut } from "../session.js";
 import ConnectionIndicator from "../components/ConnectionIndicator.js";
@@ -16,6 +19,7 @@ import RangePicker, { spanOf } from "../components/RangePicker.js";
 const HIDDEN_CHARTS_KEY = "webmacs.hiddenCharts";
 const SERIES_POINTS = 600;  // about one bucket per horizontal pixel of a chart
 const SERIES_EVENTS = 100;  // events per /datapoints/series request
+const NONE = Object.freeze([]);  // an event without rules or alarms: the same empty list each time, so it stays put
 
 export default {
   components: { ConnectionIndicator, EventCard, EventChart, ExperimentPanel, HistoryChart, RangePicker },
@@ -24,6 +28,8 @@ export default {
       env,
       token: session.token,
       onUnauthorized: () => signOut("Your session has ended: please sign in again."),
+      onAlarm: takeAlarmFrame,
+      onAlarmFeed: alarmFeed,
     });
     const now = useNow(1000);
     const events = ref([]);
@@ -38,6 +44,41 @@ export default {
         loadError.value = `Could not load events: ${failure.message}`;
       }
       eventsLoaded.value = true;
+    });
+
+    // Every event's alarm rules, read once and again whenever a card changes them (nothing streams rules).
+    const rules = ref([]);
+    const rulesError = ref(null);
+    let rulesLoaded = false;
+    let rulesAsked = 0;  // answers may cross (two cards changed rules at once): the newest asked wins
+    async function loadRules() {
+      const mine = ++rulesAsked;
+      try {
+        const answer = await listRules();
+        if (mine !== rulesAsked) return;
+        rules.value = answer;
+        rulesLoaded = true;
+        rulesError.value = null;
+      } catch (failure) {
+        if (mine === rulesAsked) rulesError.value = `Could not load alarm rules: ${failure.message}`;
+      }
+    }
+    onMounted(loadRules);
+    const rulesOfEvents = computed(() => rulesByEvent(rules.value));
+    const rulesOf = (id) => rulesOfEvents.value.get(id) ?? NONE;
+    const alarmsByEvent = computed(() => activeByEvent(openAlarms.list));
+    const alarmsOf = (id) => alarmsByEvent.value.get(id) ?? NONE;
+    // An alarm of a rule this page has not read (someone else added it) means the rules changed: its
+    // threshold should show too. Asked once per such rule: a deleted rule's alarms name it still.
+    const rulesAskedFor = new Set();
+    watch(alarmsByEvent, (byEvent) => {
+      if (!rulesLoaded) return;
+      const known = new Set(rules.value.map((rule) => rule.rule_id));
+      const unknown = [...byEvent.values()].flat().map((alarm) => alarm.rule_id)
+        .filter((id) => id && !known.has(id) && !rulesAskedFor.has(id));
+      if (!unknown.length) return;
+      for (const id of unknown) rulesAskedFor.add(id);
+      loadRules();
     });
 
     // Events created after the page loaded still get a card once their data arrives. This list changes
@@ -128,7 +169,7 @@ export default {
     }
 
     return { state, statuses, announcement: announcer.text, now, cards, seenExperiment, hidden, loadError, toggleChart,
-             range, history, showCustom, zoom, resetZoom };
+             range, history, showCustom, zoom, resetZoom, rulesOf, alarmsOf, rulesError, loadRules };
   },
   template: `
     <main class="dashboard">
@@ -144,19 +185,22 @@ export default {
       <p class="visually-hidden" role="status" data-testid="announcement">{{ announcement }}</p>
       <p v-if="history.error" class="error" role="alert">{{ history.error }}</p>
       <p v-if="loadError" class="error" role="alert">{{ loadError }}</p>
+      <p v-if="rulesError" class="error" role="alert">{{ rulesError }}</p>
       <p v-if="!cards.length && !loadError" class="muted">
         No events yet. Create one (<code>app.py event add</code> or the API) and start a controller.
       </p>
       <section class="cards">
         <EventCard v-for="card in cards" :key="card.event.public_id" :event="card.event" :live="card.live"
           :status="statuses[card.event.public_id] ?? null" :now="now"
-          :charted="!hidden.has(card.event.public_id)" @toggle-chart="toggleChart" />
+          :charted="!hidden.has(card.event.public_id)" :rules="rulesOf(card.event.public_id)"
+          :alarms="alarmsOf(card.event.public_id)" @toggle-chart="toggleChart" @rules-changed="loadRules" />
       </section>
       <section class="charts" v-if="range === 'live'">
         <template v-for="card in cards" :key="card.event.public_id">
           <EventChart v-if="!hidden.has(card.event.public_id)" class="panel" :event-id="card.event.public_id"
             :label="card.event.name" :unit="card.event.unit" :live="card.live"
-            :status="statuses[card.event.public_id] ?? null" :now="now" />
+            :status="statuses[card.event.public_id] ?? null" :now="now" :rules="rulesOf(card.event.public_id)"
+            :alarms="alarmsOf(card.event.public_id)" />
         </template>
       </section>
       <section class="charts" v-else-if="history.span">
