@@ -1,4 +1,5 @@
-"""`/api/v1/auth/*` and `/api/v1/tokens`: logging in and out, who am I, and minting controller tokens."""
+"""`/api/v1/auth/*`, `/api/v1/tokens` and `/api/v1/stream-ticket`: logging in and out, who am I, minting
+controller tokens, and tickets that open the stream."""
 
 from __future__ import annotations
 
@@ -49,6 +50,14 @@ class LogoutHandler(ApiHandler):
         self.finish()
 
 
+class StreamTicketHandler(ApiHandler):
+    @allow(*ROLES)
+    async def post(self) -> None:
+        """A ticket for the stream's URL (`?ticket=`), so that the token itself never travels in one."""
+        self.write_json({"ticket": tokens.issue_stream_ticket(self.config.jwt_secret, self.principal),
+                         "expires_in": tokens.STREAM_TICKET_TTL}, status=201)
+
+
 class TokensHandler(ApiHandler):
     @allow(*ADMINS)
     async def post(self) -> None:
@@ -72,4 +81,5 @@ default_handlers = [
     (r"/api/v1/auth/me", MeHandler),
     (r"/api/v1/auth/logout", LogoutHandler),
     (r"/api/v1/tokens", TokensHandler),
+    (r"/api/v1/stream-ticket", StreamTicketHandler),
 ]

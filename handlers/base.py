@@ -10,6 +10,7 @@ import ipaddress
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -20,11 +21,12 @@ import tornado.httputil
 import tornado.web
 import tornado.websocket
 from tornado.http1connection import HTTP1Connection
+from tornado.ioloop import IOLoop
 
 from handlers.wire import FrameWriter, OriginCheckedByUs, dumps, masked_frames_only
 from models import activity
 from models.database import UNAVAILABLE
-from models.tokens import Principal, TokenError, check_token
+from models.tokens import Principal, TokenError, check_token, redeem_stream_ticket
 
 if TYPE_CHECKING:
     import momoko
@@ -367,6 +369,7 @@ class SocketHandler(AppMixin, OriginCheckedByUs, tornado.websocket.WebSocketHand
     endpoints: ClassVar[list[type[SocketHandler]]] = []  # every subclass, as it is defined
     kind: ClassVar[str]  # what its peers are called in counts, e.g. "subscribers"
     allowed_roles: ClassVar[tuple[str, ...] | None] = None  # roles that may connect; None: any valid token
+    accepts_tickets: ClassVar[bool] = False  # `?ticket=` (models/tokens.py) instead of `?token=`
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -395,14 +398,18 @@ class SocketHandler(AppMixin, OriginCheckedByUs, tornado.websocket.WebSocketHand
         self.refusal: str | None = None
         self.refusal_code = POLICY_VIOLATION
         self.writer = FrameWriter(self)
+        self._expiry: object | None = None  # the timer that closes the socket when its token expires
 
     async def prepare(self) -> None:
         # Decided before the upgrade but enforced in open(): a browser sees a close code,
         # never an HTTP status, so the refusal has to travel as a WebSocket close.
-        if not self.token_required():
+        ticket = self.get_query_argument("ticket", None) if self.accepts_tickets else None
+        if ticket is None and not self.token_required():
             return
         try:
-            principal = await check_token(self.db, self.config.jwt_secret, self.get_query_argument("token", None))
+            secret = self.config.jwt_secret
+            principal = await (redeem_stream_ticket(self.db, secret, ticket) if ticket is not None
+                               else check_token(self.db, secret, self.get_query_argument("token", None)))
             if self.allowed_roles is not None and principal.role not in self.allowed_roles:
                 raise TokenError(f"role {principal.role} may not use this endpoint")
             self.current_user = principal
@@ -449,12 +456,27 @@ class SocketHandler(AppMixin, OriginCheckedByUs, tornado.websocket.WebSocketHand
                 peer.close(POLICY_VIOLATION, "the user's sessions were ended; sign in again")
 
     def refuse_unauthorized(self) -> bool:
-        """Close with 1008 if the token was refused; True when the connection is being closed."""
+        """Close with 1008 if the token was refused; True when the connection is being closed. Otherwise
+        the socket is closed (1008) when its token expires: a session's socket ends with the session."""
         if self.refusal is None:
+            if self.current_user is not None:
+                self._expiry = IOLoop.current().call_later(max(0.0, self.current_user.expires_at - time.time()),
+                                                           self._expired)
             return False
         log.info("%s refused %s: %s", self.request.path, self.request.remote_ip, self.refusal)
         self.close(self.refusal_code, self.refusal)
         return True
+
+    def _expired(self) -> None:
+        self._expiry = None
+        if self.ws_connection is not None and not self.ws_connection.is_closing():
+            self.close(POLICY_VIOLATION, "token expired")
+
+    def on_connection_close(self) -> None:
+        if self._expiry is not None:  # a timer left would hold this handler until the token expires
+            IOLoop.current().remove_timeout(self._expiry)
+            self._expiry = None
+        super().on_connection_close()
 
     def check_origin(self, origin: str) -> bool:
         theirs = origin_of(origin)

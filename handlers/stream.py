@@ -32,6 +32,7 @@ class StreamHandler(SocketHandler):
 
     subscribers: ClassVar[set[StreamHandler]] = set()
     kind = "subscribers"
+    accepts_tickets = True  # browsers: a ticket from POST /api/v1/stream-ticket, never their token
 
     def initialize(self) -> None:
         super().initialize()

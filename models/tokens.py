@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, replace
+from typing import Any
 
 import jwt
 import momoko
@@ -18,6 +19,11 @@ from models.scope import ANY_EVENT, REFUSED, Scope
 # Ten years: longer lifetimes only postpone revocation's limits (an expiry PostgreSQL cannot store).
 MAX_TTL = 3650 * 86400
 ALGORITHM = "HS256"  # pinned: the algorithm is ours to choose, never the token's
+# A browser opens the stream with a ticket in the URL, not its token: URLs end up in logs and consoles.
+# A ticket lives seconds, opens one socket, and stands for the token that asked for it (whose logout,
+# expiry or revocation closes that socket).
+STREAM_TICKET_TTL = 30
+STREAM_TICKET = "stream"  # its `typ` claim: no token of any other kind is accepted in its place, nor it in theirs
 _TTL = re.compile(r"^(\d+)([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -90,13 +96,20 @@ def issue_token(secret: str, subject: str, role: str, ttl_seconds: int, user_id:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(secret: str, token: str | None) -> Principal:
-    """The token's principal; raises TokenError saying briefly what is wrong."""
+def verify_token(secret: str, token: str | None, kind: str = "access") -> Principal:
+    """The token's principal; raises TokenError saying briefly what is wrong. `kind`: "access" for a
+    token, STREAM_TICKET for a stream ticket."""
+    claims = _claims(secret, token)
+    if claims.get("typ", "access") != kind:
+        raise TokenError("a stream ticket opens the stream only" if kind == "access" else "not a stream ticket")
+    return _principal(claims)
+
+
+def _claims(secret: str, token: str | None) -> dict[str, Any]:
     if not token:
         raise TokenError("missing token")
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
-                            options={"require": ["exp", "sub", "role"]})
+        return jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "role"]})
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired") from None
     except jwt.InvalidSignatureError:
@@ -107,6 +120,9 @@ def verify_token(secret: str, token: str | None) -> Principal:
         raise TokenError(f"token lacks the {missing.claim} claim") from None
     except jwt.InvalidTokenError:
         raise TokenError("malformed token") from None
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
     role = claims["role"]
     if role not in ROLES or not isinstance(claims["sub"], str):
         raise TokenError("token has an unknown role")
@@ -125,7 +141,40 @@ def verify_token(secret: str, token: str | None) -> Principal:
 async def check_token(db: momoko.Pool, secret: str, token: str | None) -> Principal:
     """The token's principal if it is valid and not revoked; TokenError says why not.
     Raises one of database.UNAVAILABLE when revocation cannot be checked."""
-    principal = verify_token(secret, token)
+    return await _still_valid(db, verify_token(secret, token))
+
+
+def issue_stream_ticket(secret: str, principal: Principal, now: int | None = None) -> str:
+    """A ticket that opens one stream socket within STREAM_TICKET_TTL seconds, standing for `principal`'s
+    token: the socket lives by that token's expiry and revocation."""
+    now = int(time.time()) if now is None else now
+    claims: dict[str, object] = {"sub": principal.subject, "role": principal.role, "typ": STREAM_TICKET,
+                                 "iat": now, "exp": now + STREAM_TICKET_TTL, "jti": new_token_id(),
+                                 "par": principal.token_id, "pex": principal.expires_at, "pia": principal.issued_at}
+    if principal.user_id is not None:
+        claims["uid"] = principal.user_id
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+async def redeem_stream_ticket(db: momoko.Pool, secret: str, ticket: str) -> Principal:
+    """The principal of the token that asked for the ticket, if the ticket is good, unused (it is used
+    now) and that token still valid; TokenError says why not."""
+    claims = _claims(secret, ticket)
+    if claims.get("typ") != STREAM_TICKET or not isinstance(claims.get("par"), str) \
+            or not isinstance(claims.get("pex"), int):
+        raise TokenError("not a stream ticket")
+    cursor = await db.execute("INSERT INTO revoked_tokens (jti, expires_at) VALUES (%s, to_timestamp(%s))"
+                              " ON CONFLICT DO NOTHING RETURNING 1", (str(claims.get("jti", "")), claims["exp"]))
+    if cursor.fetchone() is None:
+        raise TokenError("stream ticket used already")
+    if claims["pex"] <= time.time():
+        raise TokenError("token expired")
+    parent = {**claims, "jti": claims["par"], "exp": claims["pex"], "iat": claims.get("pia", 0)}
+    parent.pop("typ")
+    return await _still_valid(db, _principal(parent))
+
+
+async def _still_valid(db: momoko.Pool, principal: Principal) -> Principal:
     # One query of indexed lookups: revoked, (for a login token) the account's role now, and (for a
     # registered controller's) whether this is still its token and what it may write.
     cursor = await db.execute(
