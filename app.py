@@ -388,7 +388,7 @@ def _run_database_command(args: argparse.Namespace, settings: Settings, url: str
             return 0
         event = asyncio.run(_with_pool(url, lambda db: events.upsert_event(
             db, args.public_id, name=args.name or args.public_id, unit=args.unit, type=args.type,
-            stale_after=args.stale_after)))
+            stale_after=args.stale_after, group=args.group)))
         print(json.dumps(event, ensure_ascii=False))
     elif args.command == "controller":
         return _controller_command(args, settings, url)
@@ -577,6 +577,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--type", default="sensor", choices=events.EVENT_TYPES)
     add.add_argument("--stale-after", type=_positive(float), metavar="SECONDS",
                      help="the event is stale when its newest reading is older than this (default: never)")
+    add.add_argument("--group", help='where the dashboard shows it, e.g. "Reactor" (default: no group)')
     event_actions.add_parser("list", help="print every event as JSON, one per line")
 
     user_cmd = commands.add_parser("user", help="manage users who log in to the API and dashboard")

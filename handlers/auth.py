@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from handlers.base import ApiError, ApiHandler, allow
 from models import tokens, users
-from models.roles import ADMINS, ROLES
+from models.roles import ADMINS, ROLES, USER_ROLES
 
 USER_TOKEN_TTL = 12 * 3600
+MAX_PREFERENCES = 16 * 1024  # bytes
 
 
 class LoginHandler(ApiHandler):
@@ -39,6 +40,42 @@ class MeHandler(ApiHandler):
         principal = self.principal
         self.write_json({"subject": principal.subject, "role": principal.role,
                          "expires_at": principal.expires_at})
+
+
+class RenewHandler(ApiHandler):
+    @allow(*USER_ROLES)
+    async def post(self) -> None:
+        """A fresh token for a signed-in user still active, so a session need not end while it is used;
+        the one presented stays valid until it expires (other tabs may hold it)."""
+        principal = self.principal
+        user = await users.get_user(self.db, principal.user_id) if principal.user_id is not None else None
+        if user is None:
+            raise ApiError(403, "this token stands for no account; sign in")
+        token = tokens.issue_token(self.config.jwt_secret, user["email"], user["role"], USER_TOKEN_TTL,
+                                   user_id=user["id"])
+        self.write_json({"access_token": token, "token_type": "bearer", "expires_in": USER_TOKEN_TTL, "user": user})
+
+
+class PreferencesHandler(ApiHandler):
+    """What the dashboard remembers for a user (which events are charted, which overlaid), on the server,
+    so it follows them to any browser. A JSON object of the dashboard's making."""
+
+    @allow(*USER_ROLES)
+    async def get(self) -> None:
+        self.write_json(await users.preferences(self.db, self._user_id()))
+
+    @allow(*USER_ROLES)
+    async def put(self) -> None:
+        if len(self.body()) > MAX_PREFERENCES:
+            raise ApiError(413, f"preferences take at most {MAX_PREFERENCES} bytes")
+        body = self.json_body(required={})
+        await users.set_preferences(self.db, self._user_id(), body)
+        self.write_json(body)
+
+    def _user_id(self) -> int:
+        if self.principal.user_id is None:
+            raise ApiError(403, "this token stands for no account; sign in")
+        return self.principal.user_id
 
 
 class LogoutHandler(ApiHandler):
@@ -80,6 +117,8 @@ default_handlers = [
     (r"/api/v1/auth/login", LoginHandler),
     (r"/api/v1/auth/me", MeHandler),
     (r"/api/v1/auth/logout", LogoutHandler),
+    (r"/api/v1/auth/renew", RenewHandler),
+    (r"/api/v1/auth/preferences", PreferencesHandler),
     (r"/api/v1/tokens", TokensHandler),
     (r"/api/v1/stream-ticket", StreamTicketHandler),
 ]

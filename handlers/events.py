@@ -12,10 +12,11 @@ from models.roles import EDITORS, READERS
 
 MAX_NAME = 200
 MAX_UNIT = 32
+MAX_GROUP = 100
 # Field name -> accepted JSON types. Only these names ever reach SQL as column names.
 FIELDS = {"public_id": str, "name": str, "type": str, "unit": str,
           "min_value": (int, float, type(None)), "max_value": (int, float, type(None)),
-          "stale_after": (int, float, type(None))}
+          "stale_after": (int, float, type(None)), "group": (str, type(None))}
 MAX_STALE_AFTER = 3650 * 86400  # seconds
 
 
@@ -99,6 +100,9 @@ def _problems(fields: dict[str, Any]) -> dict[str, str]:
     stale_after = fields.get("stale_after")
     if stale_after is not None and not (_finite(stale_after) and 0 < stale_after <= MAX_STALE_AFTER):
         problems["stale_after"] = f"seconds, more than 0 and at most {MAX_STALE_AFTER}, or null for never"
+    group = fields.get("group")
+    if group is not None and not 0 < len(group.strip()) <= MAX_GROUP:
+        problems["group"] = f"1 to {MAX_GROUP} characters, or null for none"
     low, high = fields.get("min_value"), fields.get("max_value")
     if low is not None and high is not None and not problems and low > high:
         problems["min_value"] = "must not be greater than max_value"

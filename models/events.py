@@ -9,7 +9,9 @@ import psycopg2
 from psycopg2.extras import RealDictCursor
 
 EVENT_TYPES = ("sensor", "actuator", "range", "cmd_button", "cmd_opened", "cmd_closed")
-_COLUMNS = "public_id, name, type, unit, min_value, max_value, stale_after"
+_COLUMNS = "public_id, name, type, unit, min_value, max_value, stale_after, group_name"
+# The API's field names where the column's differs (GROUP is a keyword in SQL).
+COLUMN_OF = {"group": "group_name"}
 
 
 def stale_sql(newest: str) -> str:
@@ -24,18 +26,19 @@ def stale_sql(newest: str) -> str:
 _NEWEST = """LEFT JOIN LATERAL (
     SELECT recorded_at AS newest FROM datapoints d WHERE d.event_id = e.id ORDER BY recorded_at DESC LIMIT 1
 ) n ON e.stale_after IS NOT NULL"""
-_WITH_STALE = f"""SELECT {', '.join('e.' + column for column in _COLUMNS.split(', '))}, {stale_sql('n.newest')} AS stale
+_WITH_STALE = f"""SELECT {', '.join('e.' + column for column in _COLUMNS.split(', ')[:-1])}, e.group_name AS "group",
+    {stale_sql('n.newest')} AS stale
 FROM events e {_NEWEST}"""
 
 
-async def upsert_event(db: momoko.Pool, public_id: str, name: str, unit: str = "",
-                       type: str = "sensor", stale_after: float | None = None) -> dict[str, Any]:
+async def upsert_event(db: momoko.Pool, public_id: str, name: str, unit: str = "", type: str = "sensor",
+                       stale_after: float | None = None, group: str | None = None) -> dict[str, Any]:
     """Create the event, or bring an existing one to these values; returns it."""
     await db.execute(
-        "INSERT INTO events (public_id, name, unit, type, stale_after) VALUES (%s, %s, %s, %s, %s)"
+        "INSERT INTO events (public_id, name, unit, type, stale_after, group_name) VALUES (%s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (public_id) DO UPDATE SET name = EXCLUDED.name, unit = EXCLUDED.unit, type = EXCLUDED.type,"
-        " stale_after = EXCLUDED.stale_after",
-        (public_id, name, unit, type, stale_after))
+        " stale_after = EXCLUDED.stale_after, group_name = EXCLUDED.group_name",
+        (public_id, name, unit, type, stale_after, group))
     event = await get_event(db, public_id)
     assert event is not None  # written just now
     return event
@@ -71,8 +74,9 @@ async def get_event(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:
 async def create_event(db: momoko.Pool, fields: dict[str, Any]) -> dict[str, Any]:
     """Insert an event with these columns; EventExists if the public_id is taken."""
     names = list(fields)
+    columns = [COLUMN_OF.get(name, name) for name in names]
     try:
-        await db.execute(f"INSERT INTO events ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))})",
+        await db.execute(f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(names))})",
                          [fields[name] for name in names])
     except psycopg2.errors.UniqueViolation:
         raise EventExists(f"event {fields['public_id']} exists already") from None
@@ -85,7 +89,7 @@ async def update_event(db: momoko.Pool, public_id: str, fields: dict[str, Any]) 
     """Change these columns; None if there is no such event."""
     if not fields:
         return await get_event(db, public_id)
-    assignments = ", ".join(f"{name} = %s" for name in fields)
+    assignments = ", ".join(f"{COLUMN_OF.get(name, name)} = %s" for name in fields)
     await db.execute(f"UPDATE events SET {assignments} WHERE public_id = %s", [*fields.values(), public_id])
     return await get_event(db, public_id)
 

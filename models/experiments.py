@@ -16,6 +16,11 @@ from models.datapoints import SOURCES_JOIN, STORED_BY
 from models.timestamps import format_timestamp, utc_text
 
 _COLUMNS = "public_id, name, started_at, stopped_at"
+READINGS_COUNTED = 10_000  # past this, a listing says "10,000 or more": counting them all would read them all
+# With how many readings it has, counted along its (experiment, time) index up to READINGS_COUNTED + 1.
+_COUNTED = f"""SELECT x.public_id, x.name, x.started_at, x.stopped_at, c.readings FROM experiments x
+LEFT JOIN LATERAL (SELECT count(*) AS readings FROM (SELECT 1 FROM datapoints d WHERE d.experiment_id = x.id
+                   LIMIT {READINGS_COUNTED + 1}) capped) c ON true"""
 
 
 class ExperimentConflict(ValueError):
@@ -38,14 +43,12 @@ async def start_experiment(db: momoko.Pool, name: str, public_id: str | None = N
 
 
 async def list_experiments(db: momoko.Pool) -> list[dict[str, Any]]:
-    cursor = await db.execute(f"SELECT {_COLUMNS} FROM experiments ORDER BY started_at DESC, id DESC",
-                              cursor_factory=RealDictCursor)
+    cursor = await db.execute(f"{_COUNTED} ORDER BY x.started_at DESC, x.id DESC", cursor_factory=RealDictCursor)
     return [_shown(row) for row in cursor.fetchall()]
 
 
 async def get_experiment(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:
-    cursor = await db.execute(f"SELECT {_COLUMNS} FROM experiments WHERE public_id = %s", (public_id,),
-                              cursor_factory=RealDictCursor)
+    cursor = await db.execute(f"{_COUNTED} WHERE x.public_id = %s", (public_id,), cursor_factory=RealDictCursor)
     row = cursor.fetchone()
     return _shown(row) if row else None
 
@@ -100,4 +103,7 @@ def _shown(row: Any) -> dict[str, Any]:
         if shown[moment] is not None:
             shown[moment] = format_timestamp(shown[moment])
     shown["running"] = shown["stopped_at"] is None
+    if "readings" in shown:
+        shown["readings_is_lower_bound"] = shown["readings"] > READINGS_COUNTED
+        shown["readings"] = min(shown["readings"], READINGS_COUNTED)
     return shown

@@ -13,7 +13,7 @@ from typing import Any
 
 import momoko
 import psycopg2
-from psycopg2.extras import RealDictCursor
+from psycopg2.extras import Json, RealDictCursor
 
 # scrypt cost, stored with every hash so it can be raised later without breaking old ones.
 # 2**15 * 8 * 128 bytes = 32 MiB and about 0.1 s per hash on a 2-core machine.
@@ -143,6 +143,16 @@ async def change_own_password(db: momoko.Pool, user_id: int, current: str, new: 
     changed = await set_password(db, user_id, new, one_time=False)
     assert changed is not None
     return changed
+
+
+async def preferences(db: momoko.Pool, user_id: int) -> dict[str, Any]:
+    cursor = await db.execute("SELECT preferences FROM users WHERE id = %s", (user_id,))
+    row = cursor.fetchone()
+    return row[0] if row else {}
+
+
+async def set_preferences(db: momoko.Pool, user_id: int, preferences: dict[str, Any]) -> None:
+    await db.execute("UPDATE users SET preferences = %s WHERE id = %s", (Json(preferences), user_id))
 
 
 async def count_users(db: momoko.Pool) -> int:

@@ -17,7 +17,7 @@ async def test_create_with_a_chosen_or_a_generated_public_id(server):
                                                           "min_value": 0, "max_value": 100}, token=operator)
     assert status == 201 and chosen == {"public_id": "evt_flow01", "name": "Flow", "type": "sensor",
                                         "unit": "l/min", "min_value": 0, "max_value": 100, "stale_after": None,
-                                        "stale": False}
+                                        "group": None, "stale": False}
     status, generated = await server.api("POST", "/events", {"name": "Valve", "type": "actuator"}, token=operator)
     assert status == 201 and generated["public_id"].startswith("evt_") and generated["type"] == "actuator"
     status, listed = await server.api("GET", "/events", token=server.token(role="viewer"))
@@ -110,3 +110,14 @@ async def test_an_event_is_stale_when_its_newest_reading_is_older_than_its_stale
                              {"evt_temp01": False, "evt_press01": False})
     status, cleared = await server.api("PUT", "/events/evt_temp01", {"stale_after": None}, token=operator)
     assert status == 200 and cleared["stale_after"] is None and not cleared["stale"]
+
+
+@pytest.mark.gen_test
+async def test_events_gather_in_groups_set_over_the_api(server):
+    editor = server.token(role="operator", subject="op")
+    status, event = await server.api("PUT", "/events/evt_temp01", {"group": "Reactor"}, token=editor)
+    assert status == 200 and event["group"] == "Reactor"
+    status, answer = await server.api("PUT", "/events/evt_temp01", {"group": ""}, token=editor)
+    assert status == 400 and "group" in answer["error"]["details"]
+    status, listed = await server.api("GET", "/events", token=server.token(role="viewer"))
+    assert {e["public_id"]: e["group"] for e in listed["data"]} == {"evt_press01": None, "evt_temp01": "Reactor"}

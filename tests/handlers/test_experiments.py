@@ -39,6 +39,9 @@ async def test_starting_tags_datapoints_from_websocket_and_http_until_stopped(se
     assert status == 200 and not stopped["running"] and stopped["stopped_at"] >= stopped["started_at"]
     controller.send(SPEC_READING)
     assert (await stream.receive())["experiment_public_id"] is None
+    status, listed = await server.api("GET", "/experiments", token=operator)
+    assert [(x["public_id"], x["readings"], x["readings_is_lower_bound"]) for x in listed["data"]] == [
+        ("exp_001", 2, False)]
 
 
 @pytest.mark.gen_test

@@ -119,3 +119,19 @@ def test_the_command_line_lists_events_and_users_and_resets_a_lost_admin_passwor
     with sql.cursor() as cur:
         cur.execute("SELECT actor, action FROM activity ORDER BY id")
         assert cur.fetchall() == [("command line", "user.added"), ("command line", "user.password_reset")]
+
+
+@pytest.mark.gen_test
+async def test_a_session_renews_itself_and_a_users_dashboard_choices_follow_them(server):
+    server.add_user("ann@lab.example", "viewer")
+    token = await signed_in(server, "ann@lab.example")
+    status, renewed = await server.api("POST", "/auth/renew", token=token)
+    assert status == 200 and renewed["access_token"] != token and renewed["user"]["email"] == "ann@lab.example"
+    choices = {"charted": ["evt_temp01"], "overlays": [["evt_temp01", "evt_press01"]]}
+    status, _ = await server.api("PUT", "/auth/preferences", choices, token=token)
+    assert status == 200
+    status, kept = await server.api("GET", "/auth/preferences", token=renewed["access_token"])  # another "browser"
+    assert status == 200 and kept == choices
+    assert (await server.api("GET", "/auth/preferences", token=server.token(role="viewer")))[0] == 403  # no account
+    status, _ = await server.api("PUT", "/auth/preferences", {"pad": "x" * 20000}, token=token)
+    assert status == 413
