@@ -296,7 +296,7 @@ def _welcome_once(settings: Settings) -> None:
         f"\nWebMACS is running. The dashboard will be at {base}/ ; health at {base}/healthz\n"
         "To see data flowing, in another terminal:\n"
         '  .venv/bin/python app.py event add evt_temp01 --name "Inlet temperature" --unit "°C"\n'
-        "  TOKEN=$(.venv/bin/python app.py token --role controller --subject ctl-1)\n"
+        '  TOKEN=$(.venv/bin/python app.py controller add "Rig 1" --prefix evt_)\n'
         f"  .venv/bin/python app.py simulate --url {base.replace('http', 'ws', 1)} --token $TOKEN"
         " --events evt_temp01\n",
         flush=True,

@@ -10,6 +10,7 @@ import logging
 import math
 import random
 import signal
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -172,16 +173,33 @@ async def _sleep_unless(stop: asyncio.Event, delay: float, *also: asyncio.Future
     waiter.cancel()
 
 
+PROGRESS_EVERY = 5.0  # seconds between progress lines
+
+
 async def run_simulator(url: str, events: list[str], rate: float, batch: int) -> int:
     simulator = Simulator(url, events, rate, batch)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # The URL without its query: the token must not reach a terminal or a log.
+    print(f"simulate: sending {len(simulator.events)} event(s) at {rate:g} readings/s each to "
+          f"{url.split('?', 1)[0]} (session {simulator.session}); Ctrl-C stops", file=sys.stderr, flush=True)
+    reporting = asyncio.ensure_future(_report(simulator, stop))
     await simulator.run(stop)
+    reporting.cancel()
     print(json.dumps({"sent": simulator.sent, "acked": simulator.acked, "unacked_messages": len(simulator.unacked),
                       "rejected_messages": simulator.rejected, "connections": simulator.connections}))
     if simulator.fatal:
         log.error(simulator.fatal)
         return 1
     return 0
+
+
+async def _report(simulator: Simulator, stop: asyncio.Event) -> None:
+    """A progress line every few seconds, so a newcomer sees at once whether readings get through."""
+    while not stop.is_set():
+        await _sleep_unless(stop, PROGRESS_EVERY)
+        print(f"simulate: sent {simulator.sent}, acked {simulator.acked}, rejected {simulator.rejected} "
+              f"messages, {len(simulator.unacked)} waiting for an ack, {simulator.connections} connection(s)",
+              file=sys.stderr, flush=True)

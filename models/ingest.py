@@ -265,7 +265,7 @@ def _receipt(submission: Submission, stored: list[dict[str, Any] | None],
             refused_here += 1
             problem = {"field": "", "message": refused[position]}
         else:
-            problem = {"field": "event_public_id", "message": f"unknown event {reading.event_public_id!r}"}
+            problem = {"field": "event_public_id", "message": unknown_event(reading.event_public_id)}
         problems.append(problem if reading.index is None else {"index": reading.index, **problem})
     if submission.batch:
         problems.sort(key=lambda problem: problem["index"])
@@ -308,6 +308,12 @@ def _resent(submission: Submission, original_ids: list[int | None]) -> Receipt:
     summary = "" if any(public_ids) else (f"seq {submission.seq} was received before and none of its readings are "
                                           "stored (or they had no timestamp to find them by); not stored again")
     return Receipt(submission, [], public_ids, [], summary, resent=True)
+
+
+def unknown_event(public_id: str) -> str:
+    """What a reading of an event that does not exist is told: and how to create it (ids are safe to quote:
+    they passed public_ids.PUBLIC_ID)."""
+    return f"unknown event {public_id!r}; create it with: app.py event add {public_id}"
 
 
 def _unstored(submission: Submission) -> Receipt:

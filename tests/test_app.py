@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -273,3 +274,26 @@ def test_running_out_of_file_descriptors_neither_spins_nor_floods_the_log(cli_en
         assert server.health()["status"] == "ok"  # accepting again once descriptors are free
     assert server.output.count("cannot accept connections") == 1, server.output[-2000:]
     assert "file descriptors: soft limit 160" in server.output
+
+
+def test_the_quick_start_works_under_any_port_and_simulate_says_where_and_how_it_goes(cli_env, sql):
+    """The README's quick start, as a newcomer types it, against a server on another port than 8000."""
+    with serving(cli_env) as server:
+        assert run_app("event", "add", "evt_quick", "--name", "Quick", "--unit", "°C", env=cli_env).returncode == 0
+        token = run_app("controller", "add", "Rig 1", "--prefix", "evt_", env=cli_env).stdout.strip()
+        simulate = subprocess.Popen(
+            [sys.executable, "app.py", "simulate", "--url", f"ws://127.0.0.1:{server.port}", "--token", token,
+             "--events", "evt_quick,evt_missing", "--rate", "20"],
+            cwd=ROOT, env={**os.environ, **cli_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(6.5)
+        simulate.send_signal(signal.SIGINT)
+        out, err = simulate.communicate(timeout=30)
+    assert f"to ws://127.0.0.1:{server.port}/ws/controller/telemetry (session sim-" in err
+    assert token not in err + out
+    assert "simulate: sent " in err and " acked " in err  # the progress line, every five seconds
+    assert "unknown event 'evt_missing'; create it with: app.py event add evt_missing" in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    with sql.cursor() as cur:
+        cur.execute("SELECT count(*) FROM datapoints d JOIN events e ON e.id = d.event_id"
+                    " WHERE e.public_id = 'evt_quick'")
+        assert cur.fetchone()[0] == summary["acked"] > 0

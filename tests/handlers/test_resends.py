@@ -11,6 +11,7 @@ from tornado.websocket import websocket_connect
 
 from controller.simulator import Simulator
 from models import sessions
+from models.ingest import unknown_event
 from tests.helpers import SPEC_READING, TEST_SECRET, CuttingProxy, Peer, serving
 
 
@@ -62,7 +63,7 @@ async def test_a_resent_batch_gets_the_original_ack_item_by_item_even_where_an_i
     rig = await in_session(server, "rig")
     rig.send(batch)
     error, ack = await rig.receive(), await rig.receive()
-    assert error["errors"] == [{"index": 1, "field": "event_public_id", "message": "unknown event 'evt_nope'"}]
+    assert error["errors"] == [{"index": 1, "field": "event_public_id", "message": unknown_event("evt_nope")}]
     assert ack["public_ids"][1] is None and all(ack["public_ids"][0::2])
 
     rig.send(batch)
@@ -89,7 +90,7 @@ async def test_a_message_retried_after_later_ones_were_stored_is_still_stored_on
 async def test_resending_a_message_of_which_nothing_was_stored_says_so_and_the_connection_stays_up(server):
     rig = await in_session(server, "rig")
     rig.send(reading(1.0, event="evt_nope", seq=1))
-    assert (await rig.receive())["message"] == "unknown event 'evt_nope'"
+    assert (await rig.receive())["message"] == unknown_event("evt_nope")
     rig.send(reading(1.0, event="evt_nope", seq=1))
     answer = await rig.receive()
     assert answer["type"] == "error" and answer["seq"] == 1

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from models.ingest import unknown_event
 from tests.helpers import SPEC_READING, STREAM_FIELDS, spec_shape
 
 
@@ -111,7 +112,7 @@ async def test_unknown_event_is_rejected_not_created_and_the_rest_is_kept(server
 
     error = await controller.receive()
     assert error["type"] == "error" and error["seq"] == 3
-    assert error["errors"] == [{"index": 1, "field": "event_public_id", "message": "unknown event 'evt_nope'"}]
+    assert error["errors"] == [{"index": 1, "field": "event_public_id", "message": unknown_event("evt_nope")}]
     ack = await controller.receive()
     assert ack["public_ids"][1] is None and ack["public_ids"][0].startswith("dp_")
     assert [row["event_public_id"] for row in server.rows()] == ["evt_temp01"]
@@ -126,8 +127,8 @@ async def test_single_unknown_event_gets_an_error_and_no_ack(server):
     controller = await server.connect_controller()
     controller.send({**SPEC_READING, "event_public_id": "evt_nope", "seq": 9})
     error = await controller.receive()
-    assert error == {"type": "error", "message": "unknown event 'evt_nope'", "seq": 9,
-                     "errors": [{"field": "event_public_id", "message": "unknown event 'evt_nope'"}]}
+    assert error == {"type": "error", "message": unknown_event("evt_nope"), "seq": 9,
+                     "errors": [{"field": "event_public_id", "message": unknown_event("evt_nope")}]}
     assert await controller.nothing_within(0.2)
     assert server.rows() == []
 
