@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.base import ApiError, ApiHandler, allow
-from models import alarms, public_ids, rules
+from models import alarms, events, public_ids, rules
 from models.roles import EDITORS, READERS
 
 MAX_LISTED = 500
@@ -49,12 +49,10 @@ class FromLimitsHandler(ApiHandler):
     @allow(*EDITORS)
     async def post(self, event_public_id: str) -> None:
         body = self.json_body(required={}, optional={"severity": str, "name": str})
-        cursor = await self.db.execute("SELECT name, min_value, max_value FROM events WHERE public_id = %s",
-                                       (event_public_id,))
-        event = cursor.fetchone()
+        event = await events.get_event(self.db, event_public_id)
         if event is None:
             raise ApiError(404, f"no event {event_public_id}")
-        name, low, high = event
+        name, low, high = event["name"], event["min_value"], event["max_value"]
         if low is None or high is None:
             raise ApiError(400, "the event has no limits", {"event_public_id": "needs both min_value and max_value"})
         columns = _checked({"name": body.get("name", f"{name} outside its limits"), "condition": "outside",

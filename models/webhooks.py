@@ -98,43 +98,35 @@ class Guard:
     def __init__(self, own_port: int, database_url: str) -> None:
         self._own_port = own_port
         parts = urlsplit(database_url)
-        self._database = (parts.hostname, parts.port or 5432) if parts.hostname else None
+        self._database: tuple[str, int] | None = (parts.hostname, parts.port or 5432) if parts.hostname else None
 
     async def check(self, url: str) -> None:
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            found = await asyncio.wait_for(
-                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
-        except TimeoutError:
-            raise Refused(f"{host} did not resolve within {RESOLVE_TIMEOUT:g} s") from None
-        except OSError as error:
-            raise Refused(f"{host} does not resolve ({error.strerror or error})") from None
-        database = await self._database_addresses()
-        for *_, address in found:
-            ip = ipaddress.ip_address(str(address[0]).split("%")[0])
-            if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-                raise Refused(f"{host} is {ip}, an address webhooks may not reach")
-            if port == self._own_port and (ip.is_loopback or ip.is_private or _is_local(ip)):
+        found = await _resolve(host, port)
+        if found is None:
+            raise Refused(f"{host} does not resolve, or not within {RESOLVE_TIMEOUT:g} s")
+        database = set() if self._database is None else {(ip, self._database[1])
+                                                         for ip in await _resolve(*self._database) or ()}
+        own = await _resolve(socket.gethostname(), self._own_port) or set() if port == self._own_port else set()
+        for ip in found:
+            address = ipaddress.ip_address(ip)
+            if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
+                raise Refused(f"{host} is {address}, an address webhooks may not reach")
+            if port == self._own_port and (address.is_loopback or address.is_private or ip in own):
                 raise Refused("a webhook may not call this server itself")
-            if (str(ip), port) in database:
+            if (ip, port) in database:
                 raise Refused("a webhook may not reach the database")
 
-    async def _database_addresses(self) -> set[tuple[str, int]]:
-        if self._database is None:
-            return set()  # a Unix socket: no URL reaches it
-        host, port = self._database
-        with contextlib.suppress(OSError):
-            found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            return {(str(address[0]), port) for *_, address in found}
-        return set()
 
-
-def _is_local(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """One of this machine's own addresses (best effort: the names this host resolves to)."""
-    with contextlib.suppress(OSError):
-        return str(ip) in {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
-    return False
+async def _resolve(host: str | None, port: int) -> set[str] | None:
+    """The addresses a name resolves to (without waiting on the IOLoop); None if it does not, in time."""
+    try:
+        found = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
+    except (OSError, TimeoutError):
+        return None
+    return {str(address[0]).split("%")[0] for *_, address in found}
 
 
 async def create(db: momoko.Pool, columns: dict[str, Any], actor: str) -> dict[str, Any]:
