@@ -34,7 +34,9 @@ async def raise_alarm(db: momoko.Pool, rule: Rule, value: float | None, at: str 
                %(value)s, %(at)s
         FROM rules r WHERE r.id = %(rule)s AND r.updated_at::text = %(version)s
         ON CONFLICT (rule_id) WHERE active DO UPDATE SET last_value = coalesce(EXCLUDED.last_value, a.last_value),
-            last_at = coalesce(EXCLUDED.last_at, a.last_at), count = a.count + 1
+            last_at = coalesce(EXCLUDED.last_at, a.last_at),
+            -- a reading counts; a silence found by a second process as well does not
+            count = a.count + CASE WHEN EXCLUDED.first_value IS NULL THEN 0 ELSE 1 END
         RETURNING xmax = 0""",
         {"public_id": "alm_" + secrets.token_hex(8), "condition": rule.describe(), "value": value, "at": at,
          "rule": rule.id, "version": rule.version})
