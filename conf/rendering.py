@@ -13,7 +13,9 @@ import jinja2
 
 from conf.profiles import NGINX_UNSAFE, SYSTEMD_UNSAFE, SYSTEMD_UNSAFE_PATH, Profile
 from conf.settings import API_PAGE_LIMIT, ROOT, Settings, SettingsError
-from models.roles import EDITORS
+from models.events import EVENT_TYPES
+from models.roles import EDITORS, USER_ROLES
+from models.users import MIN_PASSWORD
 
 # These templates produce JavaScript, nginx config and a systemd unit, not HTML: HTML escaping would corrupt
 # them. Values reach them validated, and anything a browser parses goes through `tojson`.
@@ -87,6 +89,10 @@ def frontend_env(settings: Settings, origin: str) -> dict[str, Any]:
         "chartPoints": settings.chart_points,
         "pageSize": API_PAGE_LIMIT,
         "editorRoles": list(EDITORS),
+        # The server's own lists, so that forms offer what the API accepts (one home: the models).
+        "userRoles": list(USER_ROLES),
+        "eventTypes": list(EVENT_TYPES),
+        "minPassword": MIN_PASSWORD,
     }
 
 

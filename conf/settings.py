@@ -36,7 +36,7 @@ class Settings:
     jwt_secret: str = _setting("JWT_SECRET", "", "HS256 signing key for tokens; empty in development keeps a generated one in `var/jwt-secret`.")
     heartbeat_interval: float = _setting("WS_HEARTBEAT_INTERVAL", 30.0, "Seconds between WebSocket pings; a peer that does not answer within one interval is dropped. 0 disables.")
     max_message_size: int = _setting("WS_MAX_MESSAGE_SIZE", 1024 * 1024, "Largest inbound WebSocket message (larger ones close the connection, 1009) or API request body (413), in bytes.")
-    stream_require_token: bool = _setting("STREAM_REQUIRE_TOKEN", False, "`1` makes `/ws/datapoints/stream` require a valid token of any role.")
+    stream_require_token: bool = _setting("STREAM_REQUIRE_TOKEN", False, "`1` makes `/ws/datapoints/stream` require a valid token or stream ticket of any role (the production profile sets it; the open stream, as the spec shows it, stays the development default).")
     allowed_origins: tuple[str, ...] = _setting("ALLOWED_ORIGINS", (), "Comma-separated browser origins allowed on the WebSockets besides the server's own.")
     subscriber_buffer_limit: int = _setting("SUBSCRIBER_BUFFER_LIMIT", 1024 * 1024, "Bytes queued for one stream subscriber before it is cut off as too slow (1013).")
     subscriber_stall_timeout: float = _setting("SUBSCRIBER_STALL_TIMEOUT", 5.0, "Seconds the oldest data waiting for a stream subscriber may age before it is cut off as stalled (1013).")

@@ -3,6 +3,8 @@ controller tokens, and tickets that open the stream."""
 
 from __future__ import annotations
 
+import time
+
 from handlers.base import ApiError, ApiHandler, allow
 from models import tokens, users
 from models.roles import ADMINS, ROLES, USER_ROLES
@@ -38,8 +40,9 @@ class MeHandler(ApiHandler):
     @allow(*ROLES)
     async def get(self) -> None:
         principal = self.principal
-        self.write_json({"subject": principal.subject, "role": principal.role,
-                         "expires_at": principal.expires_at})
+        # expires_in too: a browser whose clock is off still knows when its session ends.
+        self.write_json({"subject": principal.subject, "role": principal.role, "expires_at": principal.expires_at,
+                         "expires_in": max(0, principal.expires_at - int(time.time()))})
 
 
 class RenewHandler(ApiHandler):

@@ -89,3 +89,78 @@ export async function download(path, filename) {
 function authorization() {
   return session.token ? { Authorization: `Bearer ${session.token}` } : {};
 }
+
+// The management pages: events, experiments, users and one's own password.
+const inPath = (publicId) => encodeURIComponent(publicId);
+
+export async function listEvents() {
+  return (await api("GET", "/events")).data;
+}
+
+export function createEvent(body) {
+  return api("POST", "/events", body);
+}
+
+/** Changes the fields given; answers the event. */
+export function updateEvent(publicId, body) {
+  return api("PUT", `/events/${inPath(publicId)}`, body);
+}
+
+/** Refused with 409 while the event has datapoints, unless `cascade` deletes them too. */
+export function deleteEvent(publicId, cascade = false) {
+  return api("DELETE", `/events/${inPath(publicId)}` + query({ cascade: cascade || null }));
+}
+
+/** Newest first, each with `readings` (counted up to 10,000: `readings_is_lower_bound` beyond). */
+export async function listExperiments() {
+  return (await api("GET", "/experiments")).data;
+}
+
+export function startExperiment(name) {
+  return api("POST", "/experiments", { name });
+}
+
+export function renameExperiment(publicId, name) {
+  return api("PUT", `/experiments/${inPath(publicId)}`, { name });
+}
+
+export function stopExperiment(publicId) {
+  return api("PUT", `/experiments/${inPath(publicId)}/stop`);
+}
+
+/** Refused with 409 while the experiment has datapoints, unless `cascade` deletes them too. */
+export function deleteExperiment(publicId, cascade = false) {
+  return api("DELETE", `/experiments/${inPath(publicId)}` + query({ cascade: cascade || null }));
+}
+
+export function exportExperiment(experiment) {
+  return download(`/experiments/${inPath(experiment.public_id)}/export.csv`, `${experiment.public_id}.csv`);
+}
+
+export async function listUsers() {
+  return (await api("GET", "/users")).users;
+}
+
+/** Without a password, the answer holds the `one_time_password`, shown this once. */
+export function addUser(email, role, password = null) {
+  return api("POST", "/users", { email, role, ...(password ? { password } : {}) });
+}
+
+/** Their sessions end; 409 for the last admin. */
+export function changeRole(userId, role) {
+  return api("PUT", `/users/${userId}`, { role });
+}
+
+/** A new one-time password in the answer; their sessions end. */
+export function resetPassword(userId) {
+  return api("PUT", `/users/${userId}`, { reset_password: true });
+}
+
+export function deleteUser(userId) {
+  return api("DELETE", `/users/${userId}`);
+}
+
+/** Answers {access_token, user}: the new token for this session (every other one of the user ends). */
+export function changeOwnPassword(currentPassword, newPassword) {
+  return api("POST", "/auth/password", { current_password: currentPassword, new_password: newPassword });
+}

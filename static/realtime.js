@@ -1,7 +1,11 @@
 /** useRealtimeDatapoints: the dashboard's live datapoints, by WebSocket with backoff, falling back to HTTP polling;
- * which events the server judges stale; and, for whoever asks, the stream's alarm frames. */
-import { getCurrentScope, markRaw, onScopeDispose, reactive, readonly, shallowReactive, shallowReadonly, shallowRef }
-  from "vue";
+ * which events the server judges stale; and, for whoever asks, the stream's alarm frames. A signed-in page opens
+ * each socket with a fresh single-use ticket (POST /stream-ticket), so its token never travels in a URL and the
+ * socket ends with the session (logout, expiry, revocation: closed with 1008). */
+import {
+  getCurrentScope, markRaw, onScopeDispose, reactive, readonly, shallowReactive, shallowReadonly, shallowRef, toValue,
+  watch,
+} from "vue";
 
 export const LIVE_WINDOW_MS = 15 * 60 * 1000;  // Live shows the last 15 minutes, sliding
 export const LIVE_BUCKETS = 600;  // about one bucket per horizontal pixel of a chart
@@ -191,6 +195,8 @@ export function lastReadingOf(status, live) {
 
 export function useRealtimeDatapoints({
   env,
+  // The session's token: a string, or a getter or ref, so that a renewed token is used from then on (and a
+  // page whose session was refused comes back when a token is there again). Null: the open stream of development.
   token = null,
   onUnauthorized = () => {},
   // Given, the stream also carries alarm frames (?alarms=1), each handed to onAlarm; onAlarmFeed(true) says a
@@ -207,7 +213,8 @@ export function useRealtimeDatapoints({
     attempt: 0,
     maxAttempts: env.reconnectAttempts,
     lastError: null,
-    lastDataAt: null,
+    offline: false,  // while polling: the last poll failed, so nothing reaches this page
+    lastDataAt: null,  // the newest reading's time (ms), as the cards show it
     unauthorized: false,
     cursor: null,
   });
@@ -224,14 +231,19 @@ export function useRealtimeDatapoints({
   let failures = 0;
   let streamCursorTrusted = false;
   let pollTimer = null;
+  let waitingSince = null;  // when the catch-up a poll waits for began (or was first found running)
   let history = null;
   let seeded = false;
   let catchingUp = null;
   let catchUpAgain = false;
   let frame = null;
   let flushing = false;
-  let arrivedAt = null;
-  let stopped = false;
+  let newestReading = null;
+  let stopped = false;  // refused (until a token comes again) or disposed
+  let disposed = false;
+  let connecting = false;  // a ticket is being asked for: the socket comes after it
+  let socketToken = null;  // the token the socket's ticket stands for
+  const unfinished = new Set();  // history tasks a refusal interrupted: run again when the page comes back
   // While a stream is open, its status frames are the verdicts (it sends the whole state when it opens,
   // then each change); HTTP answers, which may have been read before the latest frame, only fill in
   // while there is no stream.
@@ -251,6 +263,13 @@ export function useRealtimeDatapoints({
     if (!stopped) state.lastError = `${context}: ${error.message}`;
   }
 
+  // An error stays shown until what failed works again: then it goes, so the page never shows a stale one.
+  function recovered(...contexts) {
+    if (contexts.some((context) => state.lastError?.startsWith(context))) state.lastError = null;
+  }
+
+  const tokenNow = () => toValue(token) || null;
+
   function seriesOf(event) {
     return series[event] ??= new LiveSeries(event, env.chartPoints, bucketMs);
   }
@@ -264,11 +283,9 @@ export function useRealtimeDatapoints({
       if (!Number.isFinite(point.time)) continue;
       const live = seriesOf(point.event_public_id);
       let fresh = live.noteLatest(point);
+      if (fresh) newestReading = Math.max(newestReading ?? point.time, point.time);
       if (point.time >= seam && point.time >= windowStart && live.add(point)) fresh = true;
-      if (fresh) {
-        changed.add(live);
-        arrivedAt = Date.now();
-      }
+      if (fresh) changed.add(live);
     }
     if (changed.size) publishSoon();
   }
@@ -289,7 +306,7 @@ export function useRealtimeDatapoints({
       live.version.value += 1;
     }
     changed.clear();
-    if (arrivedAt !== null) state.lastDataAt = arrivedAt;
+    if (newestReading !== null) state.lastDataAt = newestReading;
   }
 
   // Staleness is the server's verdict (it looks once a second), never this browser's: a reading for a
@@ -318,6 +335,7 @@ export function useRealtimeDatapoints({
       const { data } = await getJson("/events");
       if (stopped) return;
       for (const event of data) judgeFromHttp(event.public_id, event.stale);
+      recovered("status failed");
     } catch (error) {
       note("status failed", error);
     } finally {
@@ -337,18 +355,23 @@ export function useRealtimeDatapoints({
 
   function refuse(reason) {
     if (stopped) return;
+    halt();
     state.unauthorized = true;
     state.lastError = reason;
-    stop();
     onUnauthorized();
   }
 
-  async function getJson(path) {
+  function getJson(path) {
+    return request("GET", path);
+  }
+
+  async function request(method, path) {
     const controller = new AbortController();
     requests.add(controller);
     try {
+      const token = tokenNow();
       const headers = token ? { Authorization: `Bearer ${token}` } : {};
-      const response = await fetch(`${env.apiBaseUrl}${path}`, { headers, signal: controller.signal });
+      const response = await fetch(`${env.apiBaseUrl}${path}`, { method, headers, signal: controller.signal });
       if (response.status === 401) refuse("token refused: HTTP 401");
       if (!response.ok) throw Object.assign(new Error(`HTTP ${response.status}`), { status: response.status });
       return await response.json();
@@ -375,7 +398,12 @@ export function useRealtimeDatapoints({
   }
 
   function keepTrying(task) {
-    task().catch((error) => {
+    unfinished.add(task);
+    task().then(() => {
+      if (stopped) return;  // cut short: it runs again if the page comes back
+      unfinished.delete(task);
+      if (!unfinished.size) recovered("history failed");
+    }, (error) => {
       note("history failed", error);
       if (!stopped) later(() => keepTrying(task), env.pollIntervalMs);
     });
@@ -481,10 +509,25 @@ export function useRealtimeDatapoints({
     );
   }
 
+  // A poll that fails means nothing reaches this page: offline, until one succeeds again. So does one that
+  // goes unanswered for several intervals (a server that accepts connections but answers nothing).
   function poll() {
     refreshStatus();
-    if (catchingUp) return;
-    catchUp().catch((error) => note("poll failed", error));
+    if (catchingUp) {
+      waitingSince ??= Date.now();
+      if (Date.now() - waitingSince >= Math.max(3 * env.pollIntervalMs, 10_000)) state.offline = true;
+      return;
+    }
+    waitingSince = Date.now();
+    catchUp().then(() => {
+      if (stopped) return;
+      waitingSince = null;
+      state.offline = false;
+      recovered("poll failed", "catch-up failed");
+    }, (error) => {
+      note("poll failed", error);
+      if (!stopped && state.mode === "polling") state.offline = true;
+    });
   }
 
   function startPolling() {
@@ -504,9 +547,28 @@ export function useRealtimeDatapoints({
     return delay / 2 + (random() * delay) / 2;
   }
 
-  function connect() {
-    const alarms = onAlarm ? "&alarms=1" : "";
-    const url = `${env.streamUrl}?status=1${alarms}${token ? `&token=${encodeURIComponent(token)}` : ""}`;
+  // Signed in, every socket opens with a ticket of its own, asked for just before: a refused token (401) is
+  // the end of the session; a server that cannot give one counts as a failed attempt, as a socket would.
+  async function connect() {
+    if (connecting || stopped) return;
+    let url = `${env.streamUrl}?status=1${onAlarm ? "&alarms=1" : ""}`;
+    const token = tokenNow();
+    if (token) {
+      connecting = true;
+      try {
+        const { ticket } = await request("POST", "/stream-ticket");
+        url += `&ticket=${encodeURIComponent(ticket)}`;
+      } catch (error) {
+        if (!stopped) {
+          note("stream failed", error);
+          lost();
+        }
+        return;
+      } finally {
+        connecting = false;
+      }
+      if (stopped) return;
+    }
     let ws;
     try {
       ws = new WebSocket(url);
@@ -516,6 +578,7 @@ export function useRealtimeDatapoints({
       return;
     }
     socket = ws;
+    socketToken = token;
     ws.onopen = () => opened(ws);
     ws.onmessage = (event) => received(event.data);
     ws.onerror = () => {
@@ -529,9 +592,12 @@ export function useRealtimeDatapoints({
     statusFromStream = true;
     state.mode = "websocket";
     state.attempt = 0;
+    state.offline = false;
+    state.lastError = null;
     failures = 0;
     feedAlarms(true);
     catchUpStream(ws);
+    if (socketToken !== tokenNow()) reopen();  // renewed while this one was asked for
   }
 
   function feedAlarms(open) {
@@ -555,11 +621,9 @@ export function useRealtimeDatapoints({
   }
 
   function closed(code) {
-    socket = null;
-    feedAlarms(false);
-    statusFromStream = false;
-    streamCursorTrusted = false;
-    if (code === POLICY_VIOLATION) {
+    forget();
+    // 1008 ends the session, unless it was an older token's socket (renewed since): then it is a loss like any.
+    if (code === POLICY_VIOLATION && (socketToken === tokenNow() || !tokenNow())) {
       refuse(`token refused: stream closed (${code})`);
       return;
     }
@@ -572,21 +636,71 @@ export function useRealtimeDatapoints({
     if (state.mode === "polling") {
       later(connect, env.streamRetryMs);
     } else if (failures <= env.reconnectAttempts) {
+      state.attempt = failures;  // first: the status changes once, to "reconnecting (n/3)"
       state.mode = "connecting";
-      state.attempt = failures;
       later(connect, backoff(failures));
     } else {
       startPolling();
     }
   }
 
+  function forget() {
+    socket = null;
+    feedAlarms(false);
+    statusFromStream = false;
+    streamCursorTrusted = false;
+  }
+
+  // A renewed token: the open socket stands for the old one and would close when it expires, so a new
+  // socket (with a ticket of the new token) takes its place now; the catch-up covers the moment between.
+  // No token any more (the session ended): nothing more is asked for, and no socket opens without credentials.
+  function tokenChanged(now) {
+    if (disposed) return;
+    if (!now) {
+      if (!stopped) {
+        halt();
+        Object.assign(state, { unauthorized: true, lastError: "signed out" });
+      }
+    } else if (state.unauthorized) {
+      resume();
+    } else if (socket && state.mode === "websocket" && socketToken !== now) {
+      reopen();
+    }
+  }
+
+  function reopen() {
+    const old = socket;
+    old.onopen = old.onmessage = old.onerror = old.onclose = null;
+    old.close(NORMAL_CLOSURE);
+    forget();
+    connect();
+  }
+
+  // Signed in again after a refusal: everything starts over from where it was.
+  function resume() {
+    stopped = false;
+    Object.assign(state, { unauthorized: false, lastError: null, offline: false, mode: "connecting", attempt: 0 });
+    failures = 0;
+    if (state.cursor === null) history = null;  // cut short before it had the cursor: read it again
+    connect();
+    ensureHistory().catch((error) => note("history failed", error));
+    for (const task of unfinished) keepTrying(task);
+  }
+
   function stop() {
+    disposed = true;
+    halt();
+  }
+
+  function halt() {
     if (stopped) return;
     stopped = true;
     for (const timer of timers) clearTimeout(timer);
     timers.clear();
     stopPolling();
     if (frame !== null) cancelAnimationFrame(frame);
+    frame = null;
+    flushing = false;
     for (const controller of requests) controller.abort();
     feedAlarms(false);
     if (socket) {
@@ -598,6 +712,7 @@ export function useRealtimeDatapoints({
   }
 
   if (getCurrentScope()) onScopeDispose(stop);
+  if (typeof token === "function" || (token !== null && typeof token === "object")) watch(tokenNow, tokenChanged);
   connect();
   ensureHistory().catch((error) => note("history failed", error));
 

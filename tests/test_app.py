@@ -78,7 +78,7 @@ def test_event_add_is_idempotent_and_prints_json(cli_env):
     assert first.returncode == 0 and again.returncode == 0
     assert json.loads(first.stdout) == json.loads(again.stdout) == {
         "public_id": "evt_temp09", "name": "Inlet temperature", "type": "sensor", "unit": "°C",
-        "min_value": None, "max_value": None, "stale_after": None, "stale": False}
+        "min_value": None, "max_value": None, "stale_after": None, "group": None, "stale": False}
     watched = run_app(*args, "--stale-after", "120", env=cli_env)
     assert watched.returncode == 0 and json.loads(watched.stdout)["stale_after"] == 120
     assert json.loads(watched.stdout)["stale"]  # no reading yet

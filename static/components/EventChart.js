@@ -1,24 +1,27 @@
-// One event's Live chart, the last 15 minutes: the min-max band of each bucket with its average as the
-// line, then the newest readings as they are. Redrawn in an animation frame, at most every REDRAW_MS,
-// and only while on screen (one scrolled out of view catches up when it comes back). A stale event's
-// chart is greyed (by CSS, without a redraw) and its caption says how long it has had no data. Each alarm
-// rule of the event draws a dashed line where its alarm zone begins, labelled, and the y axis stretches to
-// show it; an active alarm is named in the caption.
+// A Live chart, the last 15 minutes, of one event or of several overlaid. One event: the min-max band of
+// each bucket with its average as the line, then the newest readings as they are. Several: a line each, in
+// its own colour, on the left axis for the first unit and the right one for a second (the dashboard lets
+// no third unit join). Redrawn in an animation frame, at most every REDRAW_MS, and only while on screen
+// (one scrolled out of view catches up when it comes back). A stale event's chart is greyed (by CSS,
+// without a redraw) and its caption says how long it has had no data. Each alarm rule draws a dashed line
+// where its alarm zone begins, labelled, and the axis stretches to show it; an active alarm is named in
+// the caption. The events it shows are fixed: the dashboard makes a new chart when they change.
 import { computed, onBeforeUnmount, onMounted, ref, watch } from "vue";
 import uPlot from "uplot";
 import { alarmMark, countBySeverity, rangeWithLines, thresholdLines, worstSeverity } from "../alarms.js";
 import { formatSilence } from "../format.js";
 import { LIVE_WINDOW_MS, lastReadingOf } from "../realtime.js";
+import { chartColours, faded, timeAxis, valueAxis } from "./chartStyle.js";
 
 // 15 minutes across a chart is a second or more per pixel: four redraws a second keep it live, and
 // 50 charts at 10 readings/s each then cost 200 redraws a second instead of 500.
 const REDRAW_MS = 250;
 const NOTHING = [new Float64Array(0), new Float64Array(0), new Float64Array(0), new Float64Array(0)];
-// Lines and their labels, by severity: at least 4.5:1 on white, as text must be.
-const LINE_COLOURS = { critical: "#b91c1c", warning: "#b45309", info: "#1d4ed8" };
+const SCALES = ["y", "y2"];
 
-/** Draws the rules' lines over the plot (a uPlot draw hook); `lines` as alarms.js's thresholdLines gives them. */
-function drawLines(plot, lines) {
+/** Draws the rules' lines over the plot (a uPlot draw hook); `lines` as alarms.js's thresholdLines gives them,
+ * each with the scale it is on. */
+export function drawLines(plot, lines, colours) {
   const { ctx, bbox } = plot;
   const ratio = uPlot.pxRatio;
   ctx.save();
@@ -28,9 +31,9 @@ function drawLines(plot, lines) {
   ctx.textAlign = "right";
   ctx.textBaseline = "bottom";
   for (const line of lines) {
-    const y = Math.round(plot.valToPos(line.value, "y", true));
+    const y = Math.round(plot.valToPos(line.value, line.scale, true));
     if (y < bbox.top || y > bbox.top + bbox.height) continue;
-    ctx.strokeStyle = ctx.fillStyle = LINE_COLOURS[line.severity] ?? LINE_COLOURS.warning;
+    ctx.strokeStyle = ctx.fillStyle = colours.severity[line.severity] ?? colours.severity.warning;
     ctx.beginPath();
     ctx.moveTo(bbox.left, y);
     ctx.lineTo(bbox.left + bbox.width, y);
@@ -42,15 +45,12 @@ function drawLines(plot, lines) {
 
 export default {
   props: {
-    eventId: { type: String, required: true },
-    label: { type: String, required: true },
-    unit: { type: String, default: "" },
-    live: { type: Object, default: null },  // the event's LiveSeries (realtime.js); null until it has data
-    status: { type: Object, default: null },  // the server's verdict (realtime.js statuses); null: not stale
+    // Each event drawn: {id, label, unit, live (its LiveSeries, null until it has data), status (the
+    // server's verdict, null: not stale), rules, alarms (its active ones)}.
+    traces: { type: Array, required: true },
     now: { type: Number, required: true },  // the dashboard's ticking clock: the window slides with it
-    rules: { type: Array, required: true },  // the event's alarm rules: their thresholds are drawn
-    alarms: { type: Array, required: true },  // its active alarms (openAlarms.js)
   },
+  emits: ["remove"],
   setup(props) {
     const figure = ref(null);
     const container = ref(null);
@@ -62,29 +62,90 @@ export default {
     let behind = false;  // changed while off screen
     let observers = [];
 
-    // The LiveSeries is not reactive: its version says when it changed.
-    const changed = () => props.live?.version.value;
-    const readings = computed(() => {
-      changed();
-      return props.live?.count ?? 0;
+    const colours = chartColours();
+    const single = props.traces.length === 1;
+    const units = [...new Set(props.traces.map((trace) => trace.unit ?? ""))];
+    const scaleOf = (trace) => SCALES[Math.max(0, units.indexOf(trace.unit ?? ""))] ?? "y";
+    const colourOf = (at) => colours.series[at % colours.series.length];
+
+    // The LiveSeries are not reactive: their versions say when they changed.
+    const versions = () => props.traces.map((trace) => trace.live?.version.value);
+    const counts = computed(() => {
+      versions();
+      return props.traces.map((trace) => trace.live?.count ?? 0);
     });
+    const readings = computed(() => counts.value.reduce((sum, count) => sum + count, 0));
     const buckets = computed(() => {
-      changed();
-      return props.live?.buckets.length ?? 0;
+      versions();
+      return props.traces.reduce((sum, trace) => sum + (trace.live?.buckets.length ?? 0), 0);
     });
-    const stale = computed(() => props.status?.stale === true);
-    const mark = computed(() => alarmMark(props.alarms));
-    const severity = computed(() => worstSeverity(countBySeverity(props.alarms)));
-    const lines = computed(() => thresholdLines(props.rules));
+    const stale = computed(() => props.traces.some((trace) => trace.status?.stale === true));
+    const alarms = computed(() => props.traces.flatMap((trace) => trace.alarms));
+    const mark = computed(() => alarmMark(alarms.value));
+    const severity = computed(() => worstSeverity(countBySeverity(alarms.value)));
+    const lines = computed(() => props.traces.flatMap((trace) => thresholdLines(trace.rules)
+      .map((line) => ({ ...line, scale: scaleOf(trace) }))));
     const thresholds = computed(() => lines.value.map((line) => line.label).join(", "));
-    const silence = computed(() => stale.value && formatSilence(lastReadingOf(props.status, props.live), props.now));
-    const columns = () => (props.live ? props.live.columns() : NOTHING);
+    const silence = computed(() => {
+      const quiet = props.traces.find((trace) => trace.status?.stale === true);
+      return quiet ? formatSilence(lastReadingOf(quiet.status, quiet.live), props.now) : "";
+    });
+    const title = computed(() => props.traces.map((trace) => trace.label).join(" + "));
+    const legend = computed(() => props.traces.map((trace, at) => ({
+      id: trace.id, label: trace.label, unit: trace.unit, colour: colourOf(at), points: counts.value[at],
+      stale: trace.status?.stale === true,
+    })));
+
+    // One event: its band and line. Several: each one's line, on one time axis (uPlot.join aligns them).
+    function columns() {
+      if (single) return props.traces[0].live ? props.traces[0].live.columns() : NOTHING;
+      const tables = props.traces.map((trace) => {
+        const [time, , , line] = trace.live ? trace.live.columns() : NOTHING;
+        return [time, line];
+      });
+      return uPlot.join(tables);
+    }
     const size = () => ({ width: container.value.clientWidth, height: container.value.clientHeight });
     // Up to now, or to the newest reading if the server's clock is ahead of this one.
     const span = () => {
-      const end = Math.max(Date.now(), props.live?.points.at(-1)?.time ?? 0);
+      const newest = Math.max(...props.traces.map((trace) => trace.live?.points.at(-1)?.time ?? 0));
+      const end = Math.max(Date.now(), newest);
       return [(end - LIVE_WINDOW_MS) / 1000, end / 1000];
     };
+    const range = (scale) => (self, min, max) => {
+      const [low, high] = rangeWithLines(min, max, lines.value.filter((line) => line.scale === scale));
+      return low === null ? [null, null] : uPlot.rangeNum(low, high, 0.1, true);
+    };
+
+    function options() {
+      const base = { ...size(), legend: { show: false }, cursor: { drag: { x: false, y: false } },
+                     hooks: { draw: [(self) => drawLines(self, lines.value, colours)] } };
+      if (single) {
+        const [trace] = props.traces;
+        const colour = colourOf(0);
+        return { ...base,
+          scales: { x: { time: true, range: span }, y: { range: range("y") } },
+          series: [
+            {},
+            { label: "max", stroke: faded(colour, 0.35) },
+            { label: "min", stroke: faded(colour, 0.35) },
+            { label: trace.unit ? `${trace.label} (${trace.unit})` : trace.label, stroke: colour, width: 1.5 },
+          ],
+          bands: [{ series: [1, 2], fill: faded(colour, 0.15) }],
+          axes: [timeAxis(colours), valueAxis(colours)],
+        };
+      }
+      return { ...base,
+        scales: { x: { time: true, range: span }, ...Object.fromEntries(units.map((unit, at) =>
+          [SCALES[at], { range: range(SCALES[at]) }])) },
+        series: [{}, ...props.traces.map((trace, at) => ({
+          label: trace.unit ? `${trace.label} (${trace.unit})` : trace.label, scale: scaleOf(trace),
+          stroke: colourOf(at), width: 1.5, spanGaps: true,
+        }))],
+        axes: [timeAxis(colours), ...units.map((unit, at) => valueAxis(colours, SCALES[at],
+          { side: at === 0 ? 3 : 1, label: unit || undefined, grid: at === 0 }))],
+      };
+    }
 
     function draw(time) {
       frame = null;
@@ -108,30 +169,7 @@ export default {
     }
 
     onMounted(() => {
-      const faint = "rgba(37, 99, 235, 0.35)";
-      plot = new uPlot({
-        ...size(),
-        scales: {
-          x: { time: true, range: span },
-          y: {
-            range: (self, min, max) => {
-              const [low, high] = rangeWithLines(min, max, lines.value);
-              return low === null ? [null, null] : uPlot.rangeNum(low, high, 0.1, true);
-            },
-          },
-        },
-        series: [
-          {},
-          { label: "max", stroke: faint },
-          { label: "min", stroke: faint },
-          { label: props.unit ? `${props.label} (${props.unit})` : props.label, stroke: "#2563eb", width: 1.5 },
-        ],
-        bands: [{ series: [1, 2], fill: "rgba(37, 99, 235, 0.15)" }],
-        axes: [{}, { size: 60 }],
-        legend: { show: false },
-        cursor: { drag: { x: false, y: false } },
-        hooks: { draw: [(self) => drawLines(self, lines.value)] },
-      }, columns(), container.value);
+      plot = new uPlot(options(), columns(), container.value);
       const resizing = new ResizeObserver(() => plot.setSize(size()));
       resizing.observe(container.value);
       const showing = new IntersectionObserver(([entry]) => {
@@ -141,23 +179,37 @@ export default {
       showing.observe(figure.value);
       observers = [resizing, showing];
     });
-    watch(() => [props.live, changed(), props.now, lines.value], redraw);
+    watch(() => [props.traces.map((trace) => trace.live), versions(), props.now, lines.value], redraw);
     onBeforeUnmount(() => {
       if (frame !== null) cancelAnimationFrame(frame);
       clearTimeout(waiting);
       for (const observer of observers) observer.disconnect();
       plot?.destroy();
     });
-    return { figure, container, readings, buckets, stale, silence, mark, severity, thresholds };
+    return { figure, container, single, readings, buckets, stale, silence, mark, severity, thresholds, title, legend };
   },
-  // data-points: the readings drawn (in buckets or as themselves); data-buckets: how many buckets.
+  // data-chart: the (first) event; data-events: every event; data-points: the readings drawn (in buckets or
+  // as themselves); data-buckets: how many buckets. Several events: each one's count in its legend entry.
   template: `
-    <figure ref="figure" class="chart" :class="{ stale, alarmed: mark }" :data-chart="eventId" :data-points="readings"
-      :data-buckets="buckets" :data-stale="stale" :data-alarm="severity ?? undefined">
-      <figcaption>{{ label }}<span v-if="unit" class="muted"> ({{ unit }})</span><span v-if="stale"
-        class="small stale-note"> · {{ silence }}</span><span v-if="mark" class="small alarm-note"
-        :data-severity="severity" data-testid="chart-alarm"> · <span aria-hidden="true">⚠ </span>{{ mark }}</span><span
-        v-if="thresholds" class="visually-hidden">; alarm thresholds: {{ thresholds }}</span></figcaption>
+    <figure ref="figure" class="chart" :class="{ stale, alarmed: mark }" :data-chart="traces[0].id"
+      :data-events="traces.map((trace) => trace.id).join(' ')" :data-points="readings" :data-buckets="buckets"
+      :data-stale="stale" :data-alarm="severity ?? undefined">
+      <figcaption>
+        <template v-if="single">{{ traces[0].label }}<span v-if="traces[0].unit" class="muted"> ({{ traces[0].unit }})</span></template>
+        <template v-else><span class="visually-hidden">{{ title }}</span>
+          <ul class="legend">
+            <li v-for="entry in legend" :key="entry.id" :data-series="entry.id" :data-points="entry.points">
+              <span class="swatch" :style="{ background: entry.colour }" aria-hidden="true"></span>
+              <span class="legend-name" :title="entry.label">{{ entry.label }}</span><span v-if="entry.unit"
+                class="muted"> ({{ entry.unit }})</span>
+              <button type="button" class="link remove" :aria-label="'Remove ' + entry.label + ' from this chart'"
+                @click="$emit('remove', entry.id)">✕</button>
+            </li>
+          </ul>
+        </template><span v-if="stale" class="small stale-note"> · {{ silence }}</span><span v-if="mark"
+        class="small alarm-note" :data-severity="severity" data-testid="chart-alarm"> · <span
+        aria-hidden="true">⚠ </span>{{ mark }}</span><span v-if="thresholds"
+        class="visually-hidden">; alarm thresholds: {{ thresholds }}</span></figcaption>
       <div ref="container" class="plot"></div>
     </figure>`,
 };

@@ -1,10 +1,11 @@
 // Registered controllers and who is online (operators and admins); admins register and revoke them.
-import { computed, nextTick, onBeforeUnmount, onMounted, reactive, ref, watch } from "vue";
+import { computed, nextTick, reactive, ref, watch } from "vue";
 import { listOf, useAnnouncer } from "../announce.js";
 import { api } from "../api.js";
 import { useNow } from "../clock.js";
 import { formatAge, formatDuration, formatTime } from "../format.js";
 import { mayAdminister } from "../session.js";
+import { useRefreshing } from "../refreshing.js";
 
 // Presence is written to the database about once a second: looking every two seconds shows a controller
 // coming or going within about three, at one light request (one row per controller) each time.
@@ -23,8 +24,6 @@ export default {
     const error = ref(null);
     const now = useNow(1000);
     const announcer = useAnnouncer();
-    let timer = null;
-    let gone = false;
     let asked = 0;  // answers may cross (a refresh after a change, the periodic one): the newest asked wins
     let shown = 0;
 
@@ -32,24 +31,16 @@ export default {
       const mine = ++asked;
       try {
         const { data } = await api("GET", "/controllers");
-        if (gone || mine < shown) return;
+        if (gone() || mine < shown) return;
         shown = mine;
         controllers.value = data;
         loaded.value = true;
         error.value = null;
       } catch (failure) {
-        if (!gone) error.value = `Could not load controllers: ${failure.message}`;
+        if (!gone()) error.value = `Could not load controllers: ${failure.message}`;
       }
     }
-    async function keepRefreshing() {
-      await refresh();
-      if (!gone) timer = setTimeout(keepRefreshing, REFRESH_MS);
-    }
-    onMounted(keepRefreshing);
-    onBeforeUnmount(() => {
-      gone = true;
-      clearTimeout(timer);
-    });
+    const gone = useRefreshing(refresh, REFRESH_MS);
 
     // One polite announcement when controllers come online or go offline; the first load says nothing
     // (the table does).

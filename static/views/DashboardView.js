@@ -1,6 +1,10 @@
-// Live values and charts per event (stale ones and those with an active alarm marked, each chart with its
-// rules' thresholds), the running experiment, and how the data is arriving.
-import { computed, onMounted, reactive, ref, watch } from "vue";
+// Live values and charts (stale events and those with an active alarm marked, each chart with its rules'
+// thresholds), the running experiment, and how the data is arriving. Built to stay clear at 100 events:
+// compact cards in collapsible groups (the event's `group`, "Other" without one) that a search narrows,
+// and only the charts the user chose, each of one event or several overlaid (dashboardLayout.js). The
+// charts and the folded groups are the user's preferences, kept on the server (preferences.js), so they
+// follow the user to another browser.
+import { computed, nextTick, onMounted, reactive, ref, watch } from "vue";
 import env from "../env.js";
 import { activeByEvent, rulesByEvent } from "../alarms.js";
 import { listOf, useAnnouncer } from "../announce.js";
@@ -8,6 +12,9 @@ import { api, listRules, query } from "../api.js";
 import { useNow } from "../clock.js";
 import { alarmFeed, openAlarms, takeAlarmFrame } from "../openAlarms.js";
 import { useRealtimeDatapoints } from "../realtime.js";
+import { chartsOf, groupsOf, matches, mayOverlay, overlay, removeFromCharts, toggleCharted, unitsOf }
+  from "../dashboardLayout.js";
+import { loadPreferences, savePreferences } from "../preferences.js";
 import { session, signOut } from "../session.js";
 import ConnectionIndicator from "../components/ConnectionIndicator.js";
 import EventCard from "../components/EventCard.js";
@@ -15,18 +22,19 @@ import EventChart from "../components/EventChart.js";
 import ExperimentPanel from "../components/ExperimentPanel.js";
 import HistoryChart from "../components/HistoryChart.js";
 import RangePicker, { spanOf } from "../components/RangePicker.js";
+import ThemeToggle, { colourScheme } from "../components/ThemeToggle.js";
 
-const HIDDEN_CHARTS_KEY = "webmacs.hiddenCharts";
+const PREFERENCES_KEY = "dashboard";
 const SERIES_POINTS = 600;  // about one bucket per horizontal pixel of a chart
 const SERIES_EVENTS = 100;  // events per /datapoints/series request
 const NONE = Object.freeze([]);  // an event without rules or alarms: the same empty list each time, so it stays put
 
 export default {
-  components: { ConnectionIndicator, EventCard, EventChart, ExperimentPanel, HistoryChart, RangePicker },
+  components: { ConnectionIndicator, EventCard, EventChart, ExperimentPanel, HistoryChart, RangePicker, ThemeToggle },
   setup() {
     const { state, series, statuses } = useRealtimeDatapoints({
       env,
-      token: session.token,
+      token: () => session.token,  // a getter: a renewed token is used from then on
       onUnauthorized: () => signOut("Your session has ended: please sign in again."),
       onAlarm: takeAlarmFrame,
       onAlarmFeed: alarmFeed,
@@ -35,7 +43,6 @@ export default {
     const events = ref([]);
     const loadError = ref(null);
     const eventsLoaded = ref(false);  // or failed to: then cards are named by their ids
-    const hidden = ref(new Set(JSON.parse(localStorage.getItem(HIDDEN_CHARTS_KEY) ?? "[]")));
 
     onMounted(async () => {
       try {
@@ -161,15 +168,92 @@ export default {
       if (span) loadHistory(span);
     }
 
+    // Which cards show: those the search finds, by group; a folded group shows only its heading.
+    const search = ref("");
+    const found = computed(() => cards.value.filter((card) => matches(card.event, search.value)));
+    const groups = computed(() => groupsOf(found.value));
+    const ordered = computed(() => groupsOf(cards.value).flatMap((group) => group.items));
+
+    // The user's charts, each a list of events (`saved` null: never chosen), and the folded groups.
+    const layout = reactive({ loaded: false, saved: null, collapsed: [], error: null });
+    onMounted(async () => {
+      try {
+        const mine = await loadPreferences(PREFERENCES_KEY);
+        layout.saved = Array.isArray(mine.charts) ? mine.charts : null;
+        layout.collapsed = Array.isArray(mine.collapsed) ? mine.collapsed.filter((name) => typeof name === "string") : [];
+      } catch (failure) {
+        layout.error = `Could not read your dashboard layout: ${failure.message}`;
+      }
+      layout.loaded = true;
+    });
+    // None until both the preferences and the events are read: the saved choice, not the default, shows first.
+    const charts = computed(() => (layout.loaded && eventsLoaded.value
+      ? chartsOf(layout.saved, ordered.value.map((card) => card.event.public_id)) : []));
+    function keep(nextCharts = layout.saved, collapsed = layout.collapsed) {
+      layout.saved = nextCharts;
+      layout.collapsed = collapsed;
+      savePreferences(PREFERENCES_KEY, { charts: nextCharts ?? undefined, collapsed }, (failure) => {
+        layout.error = failure && `Could not save your dashboard layout: ${failure.message}`;
+      });
+    }
+    const chartedIds = computed(() => new Set(charts.value.flat()));
     function toggleChart(id) {
-      const next = new Set(hidden.value);
-      next.has(id) ? next.delete(id) : next.add(id);
-      hidden.value = next;
-      localStorage.setItem(HIDDEN_CHARTS_KEY, JSON.stringify([...next]));
+      keep(toggleCharted(charts.value, id));
+    }
+    function removeFromChart(id) {
+      keep(removeFromCharts(charts.value, id));
     }
 
-    return { state, statuses, announcement: announcer.text, now, cards, seenExperiment, hidden, loadError, toggleChart,
-             range, history, showCustom, zoom, resetZoom, rulesOf, alarmsOf, rulesError, loadRules };
+    const byId = computed(() => new Map(cards.value.map((card) => [card.event.public_id, card])));
+    const unitOf = (id) => byId.value.get(id)?.event.unit ?? "";
+    const labelOf = (id) => byId.value.get(id)?.event.name ?? id;
+    const traceOf = (id) => {
+      const card = byId.value.get(id);
+      return { id, label: card?.event.name ?? id, unit: card?.event.unit ?? "", live: card?.live ?? null,
+               status: statuses[id] ?? null, rules: rulesOf(id), alarms: alarmsOf(id) };
+    };
+    const liveCharts = computed(() => charts.value.map((ids) => ({ key: ids.join("+"), traces: ids.map(traceOf) })));
+    const historyCharts = computed(() => charts.value.map((ids) => ({
+      key: ids.join("+"), traces: ids.map((id) => ({ ...traceOf(id), buckets: history.buckets[id] ?? [] })) })));
+
+    // Overlay: a card's button names the event; then the user picks the chart it joins, or cancels.
+    const picking = ref(null);
+    const picker = ref(null);
+    const targets = computed(() => (picking.value === null ? [] : charts.value
+      .map((ids, index) => ({ index, ids, title: ids.map(labelOf).join(" + "), units: unitsOf(ids, unitOf) }))
+      .filter((chart) => mayOverlay(chart.ids, picking.value, unitOf))));
+    // Worked out when the charts or events change, not at each tick of the clock that re-renders the cards.
+    const overlayableIds = computed(() => new Set(cards.value.map((card) => card.event.public_id)
+      .filter((id) => charts.value.some((ids) => mayOverlay(ids, id, unitOf)))));
+    const overlayable = (id) => overlayableIds.value.has(id);
+    let pickedFrom = null;
+    async function startOverlay(id) {
+      picking.value = id;
+      pickedFrom = document.activeElement;
+      await nextTick();
+      picker.value?.querySelector("button")?.focus();
+    }
+    function endOverlay() {
+      picking.value = null;
+      pickedFrom?.focus?.();
+      pickedFrom = null;
+    }
+    function overlayOn(index) {
+      keep(overlay(charts.value, index, picking.value));
+      endOverlay();
+    }
+
+    const collapsed = computed(() => new Set(layout.collapsed));
+    function toggleGroup(name) {
+      keep(layout.saved, collapsed.value.has(name) ? layout.collapsed.filter((other) => other !== name)
+        : [...layout.collapsed, name]);
+    }
+    const groupId = (name) => `group-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+
+    return { state, statuses, announcement: announcer.text, now, cards, seenExperiment, loadError, toggleChart,
+             range, history, showCustom, zoom, resetZoom, rulesOf, alarmsOf, rulesError, loadRules, search, found,
+             groups, layout, chartedIds, removeFromChart, liveCharts, historyCharts, picking, picker, targets,
+             overlayable, startOverlay, endOverlay, overlayOn, labelOf, collapsed, toggleGroup, groupId, colourScheme };
   },
   template: `
     <main class="dashboard">
@@ -181,6 +265,7 @@ export default {
         <RangePicker v-model="range" @custom="showCustom" />
         <button v-if="history.zoomedFrom && range !== 'live'" type="button" class="link" @click="resetZoom">Reset zoom</button>
         <span v-if="history.busy" class="muted small" role="status">loading history…</span>
+        <ThemeToggle />
       </div>
       <p class="visually-hidden" role="status" data-testid="announcement">{{ announcement }}</p>
       <p v-if="history.error" class="error" role="alert">{{ history.error }}</p>
@@ -189,26 +274,44 @@ export default {
       <p v-if="!cards.length && !loadError" class="muted">
         No events yet. Create one (<code>app.py event add</code> or the API) and start a controller.
       </p>
-      <section class="cards">
-        <EventCard v-for="card in cards" :key="card.event.public_id" :event="card.event" :live="card.live"
-          :status="statuses[card.event.public_id] ?? null" :now="now"
-          :charted="!hidden.has(card.event.public_id)" :rules="rulesOf(card.event.public_id)"
-          :alarms="alarmsOf(card.event.public_id)" @toggle-chart="toggleChart" @rules-changed="loadRules" />
+      <div class="finder" role="search">
+        <label class="search"><span>Search events</span>
+          <input v-model="search" type="search" placeholder="name, id, unit or group" autocomplete="off"></label>
+        <span class="muted small" data-testid="found" aria-live="polite">{{ search.trim() ? found.length + " of " + cards.length + " events" : cards.length + " events" }}</span>
+      </div>
+      <p v-if="layout.error" class="error" role="alert">{{ layout.error }}</p>
+      <section v-for="group in groups" :key="group.name" class="group" :data-group="group.name"
+        :aria-labelledby="groupId(group.name) + '-heading'">
+        <h2 :id="groupId(group.name) + '-heading'" class="group-heading">
+          <button type="button" class="group-toggle" :aria-expanded="collapsed.has(group.name) ? 'false' : 'true'"
+            :aria-controls="groupId(group.name)" @click="toggleGroup(group.name)">
+            <span class="chevron" aria-hidden="true">▾</span>{{ group.name }}
+            <span class="muted small">({{ group.items.length }})</span></button>
+        </h2>
+        <div v-if="!collapsed.has(group.name)" :id="groupId(group.name)" class="cards">
+          <EventCard v-for="card in group.items" :key="card.event.public_id" :event="card.event" :live="card.live"
+            :status="statuses[card.event.public_id] ?? null" :now="now"
+            :charted="chartedIds.has(card.event.public_id)" :overlayable="overlayable(card.event.public_id)"
+            :rules="rulesOf(card.event.public_id)" :alarms="alarmsOf(card.event.public_id)"
+            @toggle-chart="toggleChart" @overlay="startOverlay" @rules-changed="loadRules" />
+        </div>
       </section>
-      <section class="charts" v-if="range === 'live'">
-        <template v-for="card in cards" :key="card.event.public_id">
-          <EventChart v-if="!hidden.has(card.event.public_id)" class="panel" :event-id="card.event.public_id"
-            :label="card.event.name" :unit="card.event.unit" :live="card.live"
-            :status="statuses[card.event.public_id] ?? null" :now="now" :rules="rulesOf(card.event.public_id)"
-            :alarms="alarmsOf(card.event.public_id)" />
-        </template>
+      <p v-if="cards.length && !found.length" class="muted">No event matches “{{ search }}”.</p>
+      <div v-if="picking" ref="picker" class="overlay-picker panel" role="group"
+        :aria-label="'Overlay ' + labelOf(picking) + ' on a chart'" @keydown.esc="endOverlay">
+        <span>Overlay <strong>{{ labelOf(picking) }}</strong> on:</span>
+        <button v-for="target in targets" :key="target.index" type="button" class="secondary"
+          @click="overlayOn(target.index)">{{ target.title }}</button>
+        <button type="button" class="link" @click="endOverlay">Cancel</button>
+      </div>
+      <h2 class="visually-hidden">Charts</h2>
+      <section class="charts" v-if="range === 'live'" aria-label="Charts">
+        <EventChart v-for="chart in liveCharts" :key="chart.key + colourScheme" class="panel" :traces="chart.traces"
+          :now="now" @remove="removeFromChart" />
       </section>
-      <section class="charts" v-else-if="history.span">
-        <template v-for="card in cards" :key="card.event.public_id">
-          <HistoryChart v-if="!hidden.has(card.event.public_id)" class="panel" :event-id="card.event.public_id"
-            :label="card.event.name" :unit="card.event.unit" :buckets="history.buckets[card.event.public_id] ?? []"
-            :from="history.span.from" :to="history.span.to" @zoom="zoom" />
-        </template>
+      <section class="charts" v-else-if="history.span" aria-label="Charts">
+        <HistoryChart v-for="chart in historyCharts" :key="chart.key + colourScheme" class="panel"
+          :traces="chart.traces" :from="history.span.from" :to="history.span.to" @zoom="zoom" @remove="removeFromChart" />
       </section>
     </main>`,
 };

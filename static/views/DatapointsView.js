@@ -1,7 +1,11 @@
-// Stored datapoints: a filterable, paginated table, and each experiment's CSV export.
+// Stored datapoints: a filterable, paginated table (events by name and unit, times to the millisecond in the
+// browser's time zone or, at a click, in UTC), and each experiment's CSV export.
 import { computed, onMounted, reactive, ref } from "vue";
 import { api, download, query } from "../api.js";
 import { formatTime, formatValue } from "../format.js";
+import { formatTimestamp, localZone } from "../timestamps.js";
+
+const UTC_KEY = "webmacs.datapointsUtc";
 
 const PAGE_SIZES = [25, 100, 500];
 
@@ -16,7 +20,18 @@ export default {
     const error = ref(null);
     const busy = ref(false);
 
+    const byId = computed(() => new Map(events.value.map((event) => [event.public_id, event])));
     const units = computed(() => Object.fromEntries(events.value.map((event) => [event.public_id, event.unit])));
+    const nameOf = (id) => byId.value.get(id)?.name ?? id;
+    const experimentName = (id) => experiments.value.find((experiment) => experiment.public_id === id)?.name ?? id;
+    // The time zone the table speaks, remembered in this browser (it is the browser's zone that differs).
+    const utc = ref(localStorage.getItem(UTC_KEY) === "1");
+    const zone = computed(() => (utc.value ? "UTC" : localZone()));
+    const timeOf = (timestamp) => formatTimestamp(timestamp, utc.value ? "UTC" : undefined);
+    function setUtc(value) {
+      utc.value = value;
+      localStorage.setItem(UTC_KEY, value ? "1" : "0");
+    }
     const pages = computed(() => Math.max(1, Math.ceil(page.total / filters.pageSize)));
     const hasNext = computed(() => Boolean(page.keysets[page.number]));
 
@@ -74,14 +89,14 @@ export default {
       }
     }
     return { events, experiments, filters, page, pages, hasNext, units, error, busy, load, exportCsv, exportSelection,
-             formatTime, formatValue, PAGE_SIZES };
+             formatTime, formatValue, PAGE_SIZES, nameOf, experimentName, utc, zone, timeOf, setUtc };
   },
   template: `
     <main class="datapoints">
       <form class="panel filters" @submit.prevent="load(1)">
         <label>Events
           <select v-model="filters.events" multiple size="4">
-            <option v-for="event in events" :key="event.public_id" :value="event.public_id">{{ event.name }}</option>
+            <option v-for="event in events" :key="event.public_id" :value="event.public_id">{{ event.name }}{{ event.unit ? " (" + event.unit + ")" : "" }}</option>
           </select>
         </label>
         <label>Experiment
@@ -96,21 +111,27 @@ export default {
           <select v-model.number="filters.pageSize"><option v-for="size in PAGE_SIZES" :key="size">{{ size }}</option></select>
         </label>
         <button :disabled="busy">Apply</button>
+        <label class="utc-toggle"><input type="checkbox" :checked="utc" @change="setUtc($event.target.checked)">
+          Times in UTC</label>
       </form>
       <p v-if="error" class="error" role="alert">{{ error }}</p>
-      <table class="panel">
-        <thead><tr><th>Time</th><th>Event</th><th class="number">Value</th><th>Experiment</th><th>Id</th></tr></thead>
+      <div class="table-scroll" tabindex="0" role="region" aria-label="Datapoints">
+      <table class="panel datapoint-table">
+        <thead><tr><th data-testid="time-heading">Time ({{ zone }})</th><th>Event</th><th class="number">Value</th>
+          <th>Experiment</th><th>Stored by</th><th>Id</th></tr></thead>
         <tbody>
           <tr v-for="row in page.rows" :key="row.public_id">
-            <td>{{ formatTime(row.timestamp) }}</td>
-            <td>{{ row.event_public_id }}</td>
+            <td class="time" data-testid="time"><time :datetime="row.timestamp">{{ timeOf(row.timestamp) }}</time></td>
+            <td data-testid="event"><span :title="row.event_public_id">{{ nameOf(row.event_public_id) }}</span></td>
             <td class="number">{{ formatValue(row.value) }} {{ units[row.event_public_id] }}</td>
-            <td>{{ row.experiment_public_id ?? "—" }}</td>
+            <td>{{ row.experiment_public_id ? experimentName(row.experiment_public_id) : "—" }}</td>
+            <td class="muted small">{{ row.stored_by ?? "—" }}</td>
             <td class="muted small">{{ row.public_id }}</td>
           </tr>
-          <tr v-if="!page.rows.length"><td colspan="5" class="muted">No datapoints match.</td></tr>
+          <tr v-if="!page.rows.length"><td colspan="6" class="muted">No datapoints match.</td></tr>
         </tbody>
       </table>
+      </div>
       <nav class="pager">
         <button @click="load(page.number - 1)" :disabled="busy || page.number <= 1">Previous</button>
         <span data-testid="page-status" v-if="page.totalIsLowerBound">page {{ page.number }} of more than {{ pages }} (over {{ page.total }} datapoints)</span>

@@ -68,7 +68,7 @@ async def test_operator_signs_in_and_sees_history_then_live_values_and_charts(se
     async with browser_page(chromium) as page:
         await sign_in(page, server.url("", "http"))
 
-        await expect(mode(page)).to_have_text("websocket")
+        await expect(mode(page)).to_have_text("live")
         await expect(card_value(page, "evt_press01")).to_have_text("1.25")  # history, before anything live
         await expect(chart(page, "evt_press01")).to_have_attribute("data-points", "1")
 
@@ -114,7 +114,7 @@ async def test_live_shows_each_events_last_15_minutes_though_another_has_1000_ne
         asked: list[str] = []
         page.on("request", lambda request: asked.append(request.url))
         await sign_in(page, server.url("", "http"))
-        await expect(mode(page)).to_have_text("websocket")
+        await expect(mode(page)).to_have_text("live")
         # Every stored reading once: in a bucket or as itself, never both, never neither.
         await expect(chart(page, "evt_press01")).to_have_attribute("data-points", str(len(quiet)))
         await expect(chart(page, "evt_temp01")).to_have_attribute("data-points", str(len(busy)))
@@ -148,7 +148,7 @@ async def test_viewer_sees_the_experiment_but_no_start_or_stop(server, chromium)
 async def test_dashboard_polls_while_the_stream_is_refused_and_returns_with_every_point_once(server, chromium):
     async with browser_page(chromium) as page:
         await sign_in(page, server.url("", "http"))
-        await expect(mode(page)).to_have_text("websocket")
+        await expect(mode(page)).to_have_text("live")
         await page.evaluate("""() => {
             const node = document.querySelector('[data-testid="connection-mode"]');
             window.modesSeen = [node.textContent];
@@ -162,7 +162,7 @@ async def test_dashboard_polls_while_the_stream_is_refused_and_returns_with_ever
             StreamHandler.close_all()  # as a restarting backend or a broken proxy would
             await expect(mode(page)).to_have_text("polling", timeout=15_000)
             assert await page.evaluate("window.modesSeen") == [
-                "websocket", "connecting (attempt 1/3)", "connecting (attempt 2/3)", "connecting (attempt 3/3)",
+                "live", "reconnecting (1/3)", "reconnecting (2/3)", "reconnecting (3/3)",
                 "polling"]
 
             shown_while_polling = await card_value(page, "evt_temp01").text_content()
@@ -170,7 +170,7 @@ async def test_dashboard_polls_while_the_stream_is_refused_and_returns_with_ever
             await save_screenshot(page, "dashboard-polling.png")
 
             server.app.config = dataclasses.replace(server.app.config, refuse_stream=False)
-            await expect(mode(page)).to_have_text("websocket", timeout=15_000)
+            await expect(mode(page)).to_have_text("live", timeout=15_000)
             more = len(acked) + 5
             await server.wait_for(lambda: len(acked) >= more)  # some more, live again
 
@@ -366,6 +366,8 @@ async def test_an_admin_registers_a_controller_sees_its_token_once_and_revokes_i
         await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
         await sign_in(page, server.url("", "http"), email="admin@lab.example")
         await page.get_by_role("link", name="Controllers").click()
+        # The dashboard's own "Name" fields (experiment, alarm rules) are gone once the page has changed.
+        await expect(page.locator("main.controllers")).to_be_visible()
 
         await page.get_by_label("Name").fill("Pump 2")
         await page.get_by_role("radio", name="these events").check()

@@ -66,8 +66,9 @@ export function fakeWebSocket() {
  * The datapoints API over a commit log. A point's cursor is its position in the log, so `after=n`
  * returns what was committed after the n-th point. Requests of a kind ("page": the newest first;
  * "since": the same from a time on, paged with `before`; "latest"; "after"; "series": buckets per
- * event; "events": every event with the server's stale verdict, which `judge` sets) can be made to fail
- * with a status, or held until released; like a real server, a held request answers with the log and
+ * event; "events": every event with the server's stale verdict, which `judge` sets; "ticket": POST
+ * /stream-ticket, a new ticket each time) can be made to fail with a status (0: the server cannot be reached,
+ * the fetch rejects), or held until released; like a real server, a held request answers with the log and
  * verdicts as they were when the request arrived.
  */
 export function fakeServer(committed = []) {
@@ -78,6 +79,7 @@ export function fakeServer(committed = []) {
   const requests = [];
   const deleted = new Set();  // events the series endpoint answers 404 for
   const verdicts = new Map();  // event -> stale (true or false); events not here are not stale
+  let tickets = 0;
 
   function commit(...points) {
     return points.map((datapoint) => {
@@ -89,6 +91,7 @@ export function fakeServer(committed = []) {
 
   function answer(kind, query) {
     if (failing.has(kind)) return [failing.get(kind), { error: { code: failing.get(kind), message: "failed" } }];
+    if (kind === "ticket") return [201, { ticket: `tkt_${(tickets += 1)}`, expires_in: 30 }];
     if (kind === "latest") {
       const newest = new Map(log.map((datapoint) => [datapoint.event_public_id, datapoint]));
       return [200, { data: [...newest.values()].map(({ cursor, ...datapoint }) => (
@@ -149,6 +152,7 @@ export function fakeServer(committed = []) {
   }
 
   function kindOf(pathname, searchParams) {
+    if (pathname.endsWith("/stream-ticket")) return "ticket";
     if (pathname.endsWith("/latest")) return "latest";
     if (pathname.endsWith("/events")) return "events";
     if (pathname.endsWith("/series")) return "series";
@@ -156,15 +160,19 @@ export function fakeServer(committed = []) {
     return searchParams.has("from") ? "since" : "page";
   }
 
-  function fetch(url, { headers = {}, signal } = {}) {
+  function fetch(url, { method = "GET", headers = {}, signal } = {}) {
     const { pathname, searchParams } = new URL(url);
     const kind = kindOf(pathname, searchParams);
-    const request = { url, kind, headers, signal };
+    const request = { url, kind, method, headers, signal };
     requests.push(request);
     const [status, body] = answer(kind, searchParams);
     return new Promise((resolve, reject) => {
       const respond = () => {
         if (signal?.aborted) return;
+        if (status === 0) {
+          reject(new TypeError("Failed to fetch"));
+          return;
+        }
         resolve({ status, ok: status >= 200 && status < 300, json: async () => structuredClone(body) });
       };
       signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
-import { watch } from "vue";
+import { reactive, watch } from "vue";
 
+import { connectionStatus, lastDataText } from "../../static/components/ConnectionIndicator.js";
 import { SEAM_MARGIN_MS, useRealtimeDatapoints } from "../../static/realtime.js";
 import {
   advance, ENV, enableTimers, failUntilPolling, fakeServer, fakeWebSocket, nextFrame, point, settle, shown, START,
@@ -47,16 +48,21 @@ describe("starting", () => {
     assert.equal(server.requests.length, 0);
   });
 
-  test("records when data last arrived, shown at the next frame", async () => {
-    const live = start();
+  test("last data is the newest reading's time, as the cards show it, at the next frame", async () => {
+    const live = start({ committed: [point(1, { second: -300 }), point(2, { event: "evt_b", second: -90 })] });
     await settle();
-    assert.equal(live.state.lastDataAt, null);
+    await nextFrame();
+    assert.equal(live.state.lastDataAt, Date.parse(point(2, { second: -90 }).timestamp), "not when history arrived");
+    assert.equal(live.state.lastDataAt, live.series.evt_b.latest.time);
+
     await advance(1234);
     live.socket().open();
-    const arrived = Date.now();
-    live.socket().deliver({ ...point(1), cursor: "1" });
+    live.socket().deliver({ ...point(3, { second: 1 }), cursor: "3" });
+    live.socket().deliver(point(4, { second: -500 }));  // a late reading: the card keeps the newer one, and so does this
+    assert.equal(live.state.lastDataAt, Date.parse(point(2, { second: -90 }).timestamp), "shown with the cards");
     await nextFrame();
-    assert.equal(live.state.lastDataAt, arrived);
+    assert.equal(live.state.lastDataAt, Date.parse(point(3, { second: 1 }).timestamp));
+    assert.equal(live.state.lastDataAt, live.series.evt_a.latest.time);
   });
 
   test("a failed history load is recorded and tried again before the catch-up, never polling from no cursor", async () => {
@@ -261,6 +267,83 @@ describe("falling back to polling", () => {
     live.socket().drop();
     assert.equal(live.state.mode, "connecting");
     assert.equal(live.state.attempt, 1, "failures were reset when the background socket opened");
+  });
+});
+
+describe("the connection indicator says what is true", () => {
+  const label = (live) => connectionStatus(live.state).label;
+
+  test("live, reconnecting (n/3), polling while polls succeed, offline while they fail, and back", async () => {
+    const live = start({ committed: [point(1)] });
+    const seen = [label(live)];
+    const stopWatching = watch(() => label(live), (now) => seen.push(now), { flush: "sync" });
+    await settle();
+    live.socket().open();
+    await failUntilPolling(live);
+    live.server.fail("after", 503);
+    await advance(live.env.pollIntervalMs);
+    assert.equal(live.state.lastError, "poll failed: HTTP 503");
+    await advance(live.env.pollIntervalMs);
+    live.server.recover("after");
+    await advance(live.env.pollIntervalMs);
+    assert.equal(live.state.lastError, null, "the error went when polls worked again");
+    await advance(live.env.streamRetryMs, live.env.pollIntervalMs);
+    live.socket().open();
+    stopWatching();
+    assert.deepEqual(seen, ["connecting", "live", "reconnecting (1/3)", "reconnecting (2/3)", "reconnecting (3/3)",
+      "polling", "offline", "polling", "live"], "each change once, whatever the number of polls");
+  });
+
+  test("offline from the first poll when the server cannot be reached at all", async () => {
+    const server = fakeServer([point(1)]);
+    const live = start({ server });
+    await settle();
+    server.fail("after", 0);
+    await failUntilPolling(live);
+    assert.equal(label(live), "offline");
+    assert.equal(connectionStatus(live.state).key, "offline");
+    assert.equal(live.state.lastError, "poll failed: Failed to fetch");
+  });
+
+  test("a poll that goes unanswered for three intervals reads offline too, until it is answered", async () => {
+    const live = start({ committed: [point(1)] });
+    await settle();
+    live.server.hold("after");
+    await failUntilPolling(live);
+    await advance(2 * live.env.pollIntervalMs, live.env.pollIntervalMs);
+    assert.equal(label(live), "polling", "slow is not yet offline");
+    await advance(live.env.pollIntervalMs);
+    assert.equal(label(live), "offline");
+    live.server.release("after");
+    await settle();
+    assert.equal(label(live), "polling");
+  });
+
+  test("the stream opening clears every error and the offline mark", async () => {
+    const live = start({ committed: [point(1)] });
+    await settle();
+    live.server.fail("after", 503);
+    await failUntilPolling(live);
+    assert.equal(label(live), "offline");
+    live.server.recover("after");
+    await advance(live.env.streamRetryMs, live.env.pollIntervalMs * 10);
+    live.socket().open();
+    assert.equal(label(live), "live");
+    assert.equal(live.state.offline, false);
+    assert.equal(live.state.lastError, null);
+  });
+
+  test("a refused session reads signed out; the first connect reads connecting", () => {
+    assert.equal(connectionStatus({ mode: "closed", unauthorized: true }).label, "signed out");
+    assert.equal(connectionStatus({ mode: "closed", unauthorized: false }).label, "closed");
+    assert.equal(connectionStatus({ mode: "connecting", attempt: 0, maxAttempts: 3 }).label, "connecting");
+  });
+
+  test("last data: an age, and offline also the time of day it came", () => {
+    const at = START - 90_000;
+    assert.equal(lastDataText(null, START, false), "last data never");
+    assert.equal(lastDataText(at, START, false), "last data 1 min ago");
+    assert.equal(lastDataText(at, START, true), `last data at ${new Date(at).toLocaleTimeString()} (1 min ago)`);
   });
 });
 
@@ -541,6 +624,7 @@ describe("Live history from /datapoints/series", () => {
 describe("refused tokens", () => {
   test("a 401 from a fetch marks unauthorized, calls onUnauthorized once and stops everything", async () => {
     const server = fakeServer([point(1)]);
+    server.hold("ticket");
     server.fail("page", 401);
     server.fail("latest", 401);
     const live = start({ server, token: "expired" });
@@ -549,11 +633,14 @@ describe("refused tokens", () => {
     assert.equal(live.state.lastError, "token refused: HTTP 401");
     assert.equal(live.refusals.length, 1);
     assert.equal(live.state.mode, "closed");
-    assert.equal(live.sockets[0].closedWith, 1000);
+    assert.ok(server.requests.find((request) => request.kind === "ticket").signal.aborted);
+    server.release("ticket");
+    await settle();
+    assert.equal(live.sockets.length, 0, "no socket after the refusal");
 
     const requests = server.requests.length;
     await advance(live.env.streamRetryMs * 10);
-    assert.equal(live.sockets.length, 1);
+    assert.equal(live.sockets.length, 0);
     assert.equal(server.requests.length, requests);
   });
 
@@ -625,15 +712,162 @@ describe("cleaning up", () => {
   });
 });
 
-describe("tokens", () => {
-  test("the token goes on the WebSocket URL as a query and on every fetch as a bearer header", async () => {
+describe("tokens and stream tickets", () => {
+  const kinds = (live) => live.server.requests.map((request) => request.kind);
+
+  test("each socket opens with a fresh ticket asked for just before it; the token goes only in a bearer header", async () => {
     const live = start({ token: "a b&c=d" });
+    assert.equal(live.sockets.length, 0, "no socket before its ticket");
+    await settle();
+    assert.equal(live.socket().url, `${live.env.streamUrl}?status=1&ticket=tkt_1`);
+    const ticket = live.server.requests.find((request) => request.kind === "ticket");
+    assert.equal(ticket.method, "POST");
+    assert.equal(ticket.url, `${live.env.apiBaseUrl}/stream-ticket`);
+    live.socket().open();
+    await settle();
+    assert.deepEqual(kinds(live).sort(), ["after", "latest", "page", "since", "ticket"]);
+    for (const request of live.server.requests) assert.equal(request.headers.Authorization, "Bearer a b&c=d");
+
+    live.socket().drop();
+    await advance(live.env.reconnectCapMs);
+    assert.equal(live.socket().url, `${live.env.streamUrl}?status=1&ticket=tkt_2`, "never a ticket twice");
+    assert.ok(live.sockets.every((socket) => !socket.url.includes("token") && !socket.url.includes("a%20b")));
+  });
+
+  test("while the ticket is on its way there is no socket; it opens once the ticket is there", async () => {
+    const live = start({ token: "t" });
+    await settle();
+    live.server.hold("ticket");
+    live.socket().drop();
+    await advance(live.env.reconnectCapMs);
+    assert.equal(kinds(live).filter((kind) => kind === "ticket").length, 2, "the reconnect asked for a ticket");
+    assert.equal(live.sockets.length, 1, "and waits for it");
+    live.server.release("ticket");
+    await settle();
+    assert.equal(live.sockets.length, 2);
+    assert.equal(live.socket().url, `${live.env.streamUrl}?status=1&ticket=tkt_2`);
+  });
+
+  test("a ticket refused with 401 ends the session: onUnauthorized, and no socket", async () => {
+    const server = fakeServer([point(1)]);
+    server.fail("ticket", 401);
+    const live = start({ server, token: "revoked" });
+    await settle();
+    assert.equal(live.refusals.length, 1);
+    assert.equal(live.state.unauthorized, true);
+    assert.equal(live.state.mode, "closed");
+    assert.equal(live.sockets.length, 0);
+  });
+
+  for (const [why, status] of [["unreachable", 0], ["answering 503", 503]]) {
+    test(`a server ${why} for the ticket counts as a failed connect: backoff, then polling`, async () => {
+      const server = fakeServer([point(1)]);
+      const live = start({ server, token: "t" });
+      await settle();
+      server.fail("ticket", status);
+      live.socket().drop();
+      for (let attempt = 2; attempt <= 3; attempt += 1) {
+        await advance(live.env.reconnectCapMs);
+        assert.equal(live.state.mode, "connecting");
+        assert.equal(live.state.attempt, attempt);
+      }
+      assert.equal(live.state.lastError, status ? "stream failed: HTTP 503" : "stream failed: Failed to fetch");
+      await advance(live.env.reconnectCapMs);
+      assert.equal(live.state.mode, "polling");
+      assert.equal(live.sockets.length, 1);
+      assert.equal(live.refusals.length, 0);
+
+      server.recover("ticket");
+      await advance(live.env.streamRetryMs, live.env.pollIntervalMs);
+      assert.equal(live.sockets.length, 2);
+      live.socket().open();
+      assert.equal(live.state.mode, "websocket");
+      assert.equal(live.state.lastError, null);
+    });
+  }
+
+  test("a renewed token: the open socket is replaced by one of the new token's ticket, and its 1008 is no sign-out", async () => {
+    const session = reactive({ token: "old" });
+    const live = start({ token: () => session.token, committed: [point(1)] });
+    await settle();
+    const old = live.socket();
+    old.open();
+    await settle();
+    session.token = "new";
+    await settle();
+    assert.equal(old.closedWith, 1000);
+    assert.equal(live.sockets.length, 2);
+    const tickets = live.server.requests.filter((request) => request.kind === "ticket");
+    assert.equal(tickets.at(-1).headers.Authorization, "Bearer new");
+    live.socket().open();
+    await settle();
+    assert.equal(live.state.mode, "websocket");
+    assert.equal(live.refusals.length, 0);
+
+    live.server.hold("ticket");
+    live.socket().drop();
+    await advance(live.env.reconnectCapMs);
+    session.token = "newer";  // renewed while a ticket of "new" is on its way: that socket is replaced once open
+    await settle();
+    live.server.release("ticket");
+    await settle();
+    const stale = live.socket();
+    stale.open();
+    await settle();
+    assert.equal(stale.closedWith, 1000);
+    assert.equal(live.server.requests.filter((request) => request.kind === "ticket").at(-1).headers.Authorization,
+      "Bearer newer");
+    live.socket().open();
+    live.socket().drop(1008);  // the current token's socket refused: that is the end of the session
+    assert.equal(live.refusals.length, 1);
+  });
+
+  test("a page refused for its token comes back when a token is there again", async () => {
+    const session = reactive({ token: "first" });
+    const live = start({ token: () => session.token, committed: [point(1)] });
     await settle();
     live.socket().open();
     await settle();
-    assert.equal(live.socket().url, `${live.env.streamUrl}?status=1&token=a%20b%26c%3Dd`);
-    assert.deepEqual(live.server.requests.map((request) => request.kind), ["page", "latest", "since", "after"]);
-    for (const request of live.server.requests) assert.equal(request.headers.Authorization, "Bearer a b&c=d");
+    live.socket().drop(1008);
+    assert.equal(live.refusals.length, 1);
+    assert.equal(live.state.mode, "closed");
+    session.token = null;
+    await settle();
+    assert.equal(live.sockets.length, 1);
+
+    live.server.commit(point(2));
+    session.token = "second";
+    await settle();
+    assert.equal(live.state.unauthorized, false);
+    assert.equal(live.sockets.length, 2);
+    live.socket().open();
+    await settle();
+    assert.equal(live.state.mode, "websocket");
+    assert.deepEqual(shown(live), ["dp_1", "dp_2"], "caught up from where it was");
+  });
+
+  test("a session that ends stops everything at once, with no socket opened without credentials", async () => {
+    const session = reactive({ token: "t" });
+    const live = start({ token: () => session.token, committed: [point(1)] });
+    await settle();
+    const socket = live.socket();
+    socket.open();
+    await settle();
+    session.token = null;
+    await settle();
+    assert.equal(socket.closedWith, 1000);
+    assert.equal(live.state.mode, "closed");
+    assert.equal(live.refusals.length, 0, "the session knows already");
+    const requests = live.server.requests.length;
+    await advance(live.env.streamRetryMs * 3, live.env.pollIntervalMs);
+    assert.equal(live.sockets.length, 1);
+    assert.equal(live.server.requests.length, requests);
+
+    session.token = "again";
+    await settle();
+    assert.equal(live.sockets.length, 2);
+    assert.equal(live.server.requests.filter((request) => request.kind === "ticket").at(-1).headers.Authorization,
+      "Bearer again");
   });
 
   test("without a token the query is only status=1, and there is no Authorization header", async () => {

@@ -1,0 +1,49 @@
+// The signed-in user's preferences, kept on the server (GET/PUT /api/v1/auth/preferences), so a choice
+// follows the user to any browser. One JSON object; each view keeps its own key in it and replaces only that.
+import { api } from "./api.js";
+import env from "./env.js";
+import { session } from "./session.js";
+
+const SAVE_AFTER_MS = 400;  // a burst of clicks is saved once
+
+let stored = {};  // the object as last read or written
+let timer = null;
+let unsaved = false;
+let saving = Promise.resolve();
+
+/** The preferences under `key` (an object, {} if none), read from the server each time a view opens. */
+export async function loadPreferences(key) {
+  try {
+    stored = (await api("GET", "/auth/preferences")) ?? {};
+  } catch (failure) {
+    if (failure.status !== 403) throw failure;
+    stored = {};  // a token that stands for no account: nothing to remember
+  }
+  const value = stored[key];
+  return value && typeof value === "object" ? value : {};
+}
+
+/** Keeps `value` under `key`, a moment later (a burst of changes is one request); `onError` hears of a failure. */
+export function savePreferences(key, value, onError = () => {}) {
+  stored = { ...stored, [key]: value };
+  unsaved = true;
+  clearTimeout(timer);
+  timer = setTimeout(() => {
+    const body = stored;
+    unsaved = false;
+    saving = saving.then(() => api("PUT", "/auth/preferences", body)).then(() => onError(null), onError);
+  }, SAVE_AFTER_MS);
+}
+
+// A change made just before the tab closes is still sent: a request marked keepalive outlives the page.
+if (typeof addEventListener === "function") {
+  addEventListener("pagehide", () => {
+    if (!unsaved || !session.token) return;
+    clearTimeout(timer);
+    unsaved = false;
+    fetch(`${env.apiBaseUrl}/auth/preferences`, {
+      method: "PUT", keepalive: true, body: JSON.stringify(stored),
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${session.token}` },
+    }).catch(() => {});
+  });
+}
