@@ -14,7 +14,8 @@ MAX_NAME = 200
 class ExperimentsHandler(ApiHandler):
     @allow(*READERS)
     async def get(self) -> None:
-        self.write_json({"data": await experiments.list_experiments(self.db)})
+        running_only = self.bool_argument("running")
+        self.write_json({"data": await experiments.list_experiments(self.db, running_only)})
 
     @allow(*EDITORS)
     async def post(self) -> None:

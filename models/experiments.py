@@ -42,8 +42,10 @@ async def start_experiment(db: momoko.Pool, name: str, public_id: str | None = N
     return _shown(cursor.fetchone())
 
 
-async def list_experiments(db: momoko.Pool) -> list[dict[str, Any]]:
-    cursor = await db.execute(f"{_COUNTED} ORDER BY x.started_at DESC, x.id DESC", cursor_factory=RealDictCursor)
+async def list_experiments(db: momoko.Pool, running_only: bool = False) -> list[dict[str, Any]]:
+    """Newest first; `running_only`: just the running one (what the dashboard asks on every load)."""
+    where = " WHERE x.stopped_at IS NULL" if running_only else ""
+    cursor = await db.execute(f"{_COUNTED}{where} ORDER BY x.started_at DESC, x.id DESC", cursor_factory=RealDictCursor)
     return [_shown(row) for row in cursor.fetchall()]
 
 

@@ -43,12 +43,33 @@ export function drawLines(plot, lines, colours) {
   ctx.restore();
 }
 
+/** Shades the plot from the running experiment's start (a uPlot draw hook), labelled with its name. */
+export function drawExperiment(plot, experiment, colours) {
+  if (!experiment) return;
+  const { ctx, bbox } = plot;
+  const ratio = uPlot.pxRatio;
+  const right = bbox.left + bbox.width;
+  const left = Math.max(bbox.left, Math.round(plot.valToPos(Date.parse(experiment.started_at) / 1000, "x", true)));
+  if (left >= right) return;
+  ctx.save();
+  ctx.globalAlpha = 0.12;
+  ctx.fillStyle = colours.series[0];
+  ctx.fillRect(left, bbox.top, right - left, bbox.height);
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = colours.muted;
+  ctx.font = `${11 * ratio}px system-ui, sans-serif`;
+  ctx.textBaseline = "top";
+  ctx.fillText(`▶ ${experiment.name}`, left + 4 * ratio, bbox.top + 2 * ratio);
+  ctx.restore();
+}
+
 export default {
   props: {
     // Each event drawn: {id, label, unit, live (its LiveSeries, null until it has data), status (the
     // server's verdict, null: not stale), rules, alarms (its active ones)}.
     traces: { type: Array, required: true },
     now: { type: Number, required: true },  // the dashboard's ticking clock: the window slides with it
+    experiment: { type: Object, default: null },  // the running one ({public_id, name, started_at}): shaded
   },
   emits: ["remove"],
   setup(props) {
@@ -119,7 +140,8 @@ export default {
 
     function options() {
       const base = { ...size(), legend: { show: false }, cursor: { drag: { x: false, y: false } },
-                     hooks: { draw: [(self) => drawLines(self, lines.value, colours)] } };
+                     hooks: { draw: [(self) => drawExperiment(self, props.experiment, colours),
+                                     (self) => drawLines(self, lines.value, colours)] } };
       if (single) {
         const [trace] = props.traces;
         const colour = colourOf(0);
@@ -179,7 +201,7 @@ export default {
       showing.observe(figure.value);
       observers = [resizing, showing];
     });
-    watch(() => [props.traces.map((trace) => trace.live), versions(), props.now, lines.value], redraw);
+    watch(() => [props.traces.map((trace) => trace.live), versions(), props.now, lines.value, props.experiment], redraw);
     onBeforeUnmount(() => {
       if (frame !== null) cancelAnimationFrame(frame);
       clearTimeout(waiting);
@@ -193,7 +215,7 @@ export default {
   template: `
     <figure ref="figure" class="chart" :class="{ stale, alarmed: mark }" :data-chart="traces[0].id"
       :data-events="traces.map((trace) => trace.id).join(' ')" :data-points="readings" :data-buckets="buckets"
-      :data-stale="stale" :data-alarm="severity ?? undefined">
+      :data-stale="stale" :data-alarm="severity ?? undefined" :data-experiment="experiment?.public_id">
       <figcaption>
         <template v-if="single">{{ traces[0].label }}<span v-if="traces[0].unit" class="muted"> ({{ traces[0].unit }})</span></template>
         <template v-else><span class="visually-hidden">{{ title }}</span>
@@ -209,7 +231,8 @@ export default {
         </template><span v-if="stale" class="small stale-note"> · {{ silence }}</span><span v-if="mark"
         class="small alarm-note" :data-severity="severity" data-testid="chart-alarm"> · <span
         aria-hidden="true">⚠ </span>{{ mark }}</span><span v-if="thresholds"
-        class="visually-hidden">; alarm thresholds: {{ thresholds }}</span></figcaption>
+        class="visually-hidden">; alarm thresholds: {{ thresholds }}</span><span v-if="experiment"
+        class="visually-hidden">; experiment {{ experiment.name }} running, marked from its start</span></figcaption>
       <div ref="container" class="plot"></div>
     </figure>`,
 };

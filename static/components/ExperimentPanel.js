@@ -1,19 +1,22 @@
-// The running experiment, and for operators the buttons to start and stop one.
+// The running experiment, and for operators the buttons to start and stop one. It tells the dashboard
+// ("running") which one runs, so the charts can mark its start.
 import { onMounted, ref, watch } from "vue";
 import { api } from "../api.js";
 import { mayOperate } from "../session.js";
 
 export default {
   props: { seenExperiment: { type: String, default: null } },
-  setup(props) {
+  emits: ["running"],
+  setup(props, { emit }) {
     const running = ref(null);
     const name = ref("");
     const error = ref(null);
     const busy = ref(false);
 
     async function refresh() {
-      const { data } = await api("GET", "/experiments");
+      const { data } = await api("GET", "/experiments?running=true");
       running.value = data.find((experiment) => experiment.running) ?? null;
+      emit("running", running.value);
     }
     async function act(work) {
       busy.value = true;

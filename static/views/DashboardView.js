@@ -97,6 +97,7 @@ export default {
       }
       return [...known.values()].map((event) => ({ event, live: series[event.public_id] ?? null }));
     });
+    const experiment = ref(null);  // the running one, as ExperimentPanel last heard: Live charts mark its start
     // The experiment of the newest reading: worked out at most once per frame, re-rendering only when it changes.
     const seenExperiment = computed(() => {
       let newest = null;
@@ -253,12 +254,13 @@ export default {
     return { state, statuses, announcement: announcer.text, now, cards, seenExperiment, loadError, toggleChart,
              range, history, showCustom, zoom, resetZoom, rulesOf, alarmsOf, rulesError, loadRules, search, found,
              groups, layout, chartedIds, removeFromChart, liveCharts, historyCharts, picking, picker, targets,
-             overlayable, startOverlay, endOverlay, overlayOn, labelOf, collapsed, toggleGroup, groupId, colourScheme };
+             overlayable, startOverlay, endOverlay, overlayOn, labelOf, collapsed, toggleGroup, groupId, colourScheme,
+             experiment };
   },
   template: `
     <main class="dashboard">
       <div class="toolbar">
-        <ExperimentPanel :seen-experiment="seenExperiment" />
+        <ExperimentPanel :seen-experiment="seenExperiment" @running="experiment = $event" />
         <ConnectionIndicator :state="state" :now="now" />
       </div>
       <div class="toolbar">
@@ -307,7 +309,7 @@ export default {
       <h2 class="visually-hidden">Charts</h2>
       <section class="charts" v-if="range === 'live'" aria-label="Charts">
         <EventChart v-for="chart in liveCharts" :key="chart.key + colourScheme" class="panel" :traces="chart.traces"
-          :now="now" @remove="removeFromChart" />
+          :now="now" :experiment="experiment" @remove="removeFromChart" />
       </section>
       <section class="charts" v-else-if="history.span" aria-label="Charts">
         <HistoryChart v-for="chart in historyCharts" :key="chart.key + colourScheme" class="panel"

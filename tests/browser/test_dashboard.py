@@ -83,10 +83,13 @@ async def test_operator_signs_in_and_sees_history_then_live_values_and_charts(se
         await expect(page.get_by_test_id("experiment-name")).to_have_text("Calibration run")
         status, listed = await server.api("GET", "/experiments", token=server.token("admin"))
         assert [(e["name"], e["running"]) for e in listed["data"]] == [("Calibration run", True)]
+        # The Live charts mark the running experiment from its start.
+        await expect(chart(page, "evt_temp01")).to_have_attribute("data-experiment", listed["data"][0]["public_id"])
         await save_screenshot(page, "dashboard.png")
 
         await page.get_by_role("button", name="Stop").click()
         await expect(page.get_by_test_id("experiment-name")).to_have_text("none running")
+        await expect(chart(page, "evt_temp01")).not_to_have_attribute("data-experiment", listed["data"][0]["public_id"])
 
 
 def stamp(moment: datetime) -> str:
