@@ -1,8 +1,8 @@
 // A Live chart, the last 15 minutes, of one event or of several overlaid. One event: the min-max band of
 // each bucket with its average as the line, then the newest readings as they are. Several: a line each, in
 // its own colour, on the left axis for the first unit and the right one for a second (the dashboard lets
-// no third unit join). Redrawn in an animation frame, at most every REDRAW_MS, and only while on screen
-// (one scrolled out of view catches up when it comes back). A stale event's chart is greyed (by CSS,
+// no third unit join). Redrawn in an animation frame, at most once per pixel's time (see REDRAW_MS), and
+// only while on screen (one scrolled out of view catches up when it comes back). A stale event's chart is greyed (by CSS,
 // without a redraw) and its caption says how long it has had no data. Each alarm rule draws a dashed line
 // where its alarm zone begins, labelled, and the axis stretches to show it; an active alarm is named in
 // the caption. The events it shows are fixed: the dashboard makes a new chart when they change.
@@ -13,9 +13,12 @@ import { formatSilence } from "../format.js";
 import { LIVE_WINDOW_MS, lastReadingOf } from "../realtime.js";
 import { chartColours, faded, timeAxis, valueAxis } from "./chartStyle.js";
 
-// 15 minutes across a chart is a second or more per pixel: four redraws a second keep it live, and
-// 50 charts at 10 readings/s each then cost 200 redraws a second instead of 500.
+// 15 minutes across a chart is a second or more per pixel, so the window moves a pixel that often: a chart
+// is redrawn at most once per pixel's time, between a quarter of a second and one second (the newest
+// value shows at once on its card). 100 charts on screen at 5 readings/s each then cost about 100
+// redraws a second, not 400 (bench/RESULTS.md).
 const REDRAW_MS = 250;
+const REDRAW_MAX_MS = 1000;
 const NOTHING = [new Float64Array(0), new Float64Array(0), new Float64Array(0), new Float64Array(0)];
 const SCALES = ["y", "y2"];
 
@@ -179,7 +182,8 @@ export default {
     function redraw() {
       behind = !onScreen;
       if (behind || frame !== null || waiting !== null) return;
-      const wait = drawnAt + REDRAW_MS - performance.now();
+      const perPixel = LIVE_WINDOW_MS / Math.max(1, container.value?.clientWidth ?? 1);
+      const wait = drawnAt + Math.min(REDRAW_MAX_MS, Math.max(REDRAW_MS, perPixel)) - performance.now();
       if (wait <= 0) {
         frame = requestAnimationFrame(draw);
         return;
