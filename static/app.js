@@ -13,6 +13,7 @@ import EventsView from "./views/EventsView.js";
 import ExperimentsView from "./views/ExperimentsView.js";
 import LoginView from "./views/LoginView.js";
 import SessionWarning from "./components/SessionWarning.js";
+import ThemeToggle from "./components/ThemeToggle.js";
 import PasswordView from "./views/PasswordView.js";
 import UsersView from "./views/UsersView.js";
 
@@ -39,7 +40,7 @@ function routeOf(hash) {
 }
 
 const App = {
-  components: { AlarmBanner, LoginView, SessionWarning },
+  components: { AlarmBanner, LoginView, SessionWarning, ThemeToggle },
   setup() {
     const hash = ref(location.hash);
     window.addEventListener("hashchange", () => { hash.value = location.hash; });
@@ -80,6 +81,7 @@ const App = {
         <span class="muted">{{ session.user?.email }} ({{ session.user?.role }})</span>
         <a href="#/password" :aria-current="route === '#/password' ? 'page' : undefined">Change my password</a>
         <button class="link" @click="logOut">Sign out</button>
+        <ThemeToggle />
       </header>
       <SessionWarning />
       <AlarmBanner />

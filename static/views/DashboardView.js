@@ -22,7 +22,7 @@ import EventChart from "../components/EventChart.js";
 import ExperimentPanel from "../components/ExperimentPanel.js";
 import HistoryChart from "../components/HistoryChart.js";
 import RangePicker, { spanOf } from "../components/RangePicker.js";
-import ThemeToggle, { colourScheme } from "../components/ThemeToggle.js";
+import { colourScheme } from "../components/ThemeToggle.js";
 
 const PREFERENCES_KEY = "dashboard";
 const SERIES_POINTS = 600;  // about one bucket per horizontal pixel of a chart
@@ -30,7 +30,7 @@ const SERIES_EVENTS = 100;  // events per /datapoints/series request
 const NONE = Object.freeze([]);  // an event without rules or alarms: the same empty list each time, so it stays put
 
 export default {
-  components: { ConnectionIndicator, EventCard, EventChart, ExperimentPanel, HistoryChart, RangePicker, ThemeToggle },
+  components: { ConnectionIndicator, EventCard, EventChart, ExperimentPanel, HistoryChart, RangePicker },
   setup() {
     const { state, series, statuses } = useRealtimeDatapoints({
       env,
@@ -267,7 +267,6 @@ export default {
         <RangePicker v-model="range" @custom="showCustom" />
         <button v-if="history.zoomedFrom && range !== 'live'" type="button" class="link" @click="resetZoom">Reset zoom</button>
         <span v-if="history.busy" class="muted small" role="status">loading history…</span>
-        <ThemeToggle />
       </div>
       <p class="visually-hidden" role="status" data-testid="announcement">{{ announcement }}</p>
       <p v-if="history.error" class="error" role="alert">{{ history.error }}</p>
