@@ -4,6 +4,7 @@ controller tokens, and tickets that open the stream."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from handlers.base import ApiError, ApiHandler, allow
 from models import tokens, users
@@ -11,6 +12,13 @@ from models.roles import ADMINS, ROLES, USER_ROLES
 
 USER_TOKEN_TTL = 12 * 3600
 MAX_PREFERENCES = 16 * 1024  # bytes
+
+
+def session_for(secret: str, user: dict[str, Any]) -> dict[str, Any]:
+    """A signed-in user's session: a token standing for their account, as login, renewal and a password
+    change answer."""
+    token = tokens.issue_token(secret, user["email"], user["role"], USER_TOKEN_TTL, user_id=user["id"])
+    return {"access_token": token, "token_type": "bearer", "expires_in": USER_TOKEN_TTL, "user": user}
 
 
 class LoginHandler(ApiHandler):
@@ -30,10 +38,7 @@ class LoginHandler(ApiHandler):
             self.app.metrics.login_failures.inc()
             raise ApiError(401, "wrong email or password")
         self.app.login_throttle.succeeded(address)
-        token = tokens.issue_token(self.config.jwt_secret, user["email"], user["role"], USER_TOKEN_TTL,
-                                   user_id=user["id"])
-        self.write_json({"access_token": token, "token_type": "bearer", "expires_in": USER_TOKEN_TTL,
-                         "user": user})
+        self.write_json(session_for(self.config.jwt_secret, user))
 
 
 class MeHandler(ApiHandler):
@@ -54,9 +59,7 @@ class RenewHandler(ApiHandler):
         user = await users.get_user(self.db, principal.user_id) if principal.user_id is not None else None
         if user is None:
             raise ApiError(403, "this token stands for no account; sign in")
-        token = tokens.issue_token(self.config.jwt_secret, user["email"], user["role"], USER_TOKEN_TTL,
-                                   user_id=user["id"])
-        self.write_json({"access_token": token, "token_type": "bearer", "expires_in": USER_TOKEN_TTL, "user": user})
+        self.write_json(session_for(self.config.jwt_secret, user))
 
 
 class PreferencesHandler(ApiHandler):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.auth import USER_TOKEN_TTL
+from handlers.auth import session_for
 from handlers.base import ApiError, ApiHandler, allow
-from models import tokens, users
+from models import users
 from models.roles import ADMINS, USER_ROLES
 
 
@@ -96,9 +96,7 @@ class PasswordHandler(ApiHandler):
             raise ApiError(400, "invalid password change", {"current_password": str(error)}) from None
         await self.record("user.password_changed", user["email"])
         await self.app.sessions_ended(user["id"])
-        token = tokens.issue_token(self.config.jwt_secret, user["email"], user["role"], USER_TOKEN_TTL,
-                                   user_id=user["id"])
-        self.write_json({"access_token": token, "token_type": "bearer", "expires_in": USER_TOKEN_TTL, "user": user})
+        self.write_json(session_for(self.config.jwt_secret, user))
 
 
 def _check_role(role: str) -> None:
