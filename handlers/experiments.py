@@ -14,8 +14,14 @@ MAX_NAME = 200
 class ExperimentsHandler(ApiHandler):
     @allow(*READERS)
     async def get(self) -> None:
-        running_only = self.bool_argument("running")
-        self.write_json({"data": await experiments.list_experiments(self.db, running_only)})
+        start, end = self.time_argument("from"), self.time_argument("to")
+        if start is None and end is None:
+            running_only = self.bool_argument("running")
+            self.write_json({"data": await experiments.list_experiments(self.db, running_only)})
+            return
+        if start is None or end is None or start >= end:
+            raise ApiError(400, "invalid span", {"from": "with to, and before it"})
+        self.write_json({"data": await experiments.experiments_during(self.db, start, end)})
 
     @allow(*EDITORS)
     async def post(self) -> None:

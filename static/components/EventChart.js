@@ -5,12 +5,13 @@
 // only while on screen (one scrolled out of view catches up when it comes back). A stale event's chart is greyed (by CSS,
 // without a redraw) and its caption says how long it has had no data. Each alarm rule draws a dashed line
 // where its alarm zone begins, labelled, and the axis stretches to show it; an active alarm is named in
-// the caption. The events it shows are fixed: the dashboard makes a new chart when they change.
+// the caption. The running experiment is shaded from its start (chartMarks.js). The events it shows are fixed: the dashboard makes a new chart when they change.
 import { computed, onBeforeUnmount, onMounted, ref, watch } from "vue";
 import uPlot from "uplot";
 import { alarmMark, countBySeverity, rangeWithLines, thresholdLines, worstSeverity } from "../alarms.js";
 import { formatSilence } from "../format.js";
 import { LIVE_WINDOW_MS, lastReadingOf } from "../realtime.js";
+import { drawExperiments, drawThresholds } from "./chartMarks.js";
 import { chartColours, faded, timeAxis, valueAxis } from "./chartStyle.js";
 
 // 15 minutes across a chart is a second or more per pixel, so the window moves a pixel that often: a chart
@@ -21,50 +22,6 @@ const REDRAW_MS = 250;
 const REDRAW_MAX_MS = 1000;
 const NOTHING = [new Float64Array(0), new Float64Array(0), new Float64Array(0), new Float64Array(0)];
 const SCALES = ["y", "y2"];
-
-/** Draws the rules' lines over the plot (a uPlot draw hook); `lines` as alarms.js's thresholdLines gives them,
- * each with the scale it is on. */
-export function drawLines(plot, lines, colours) {
-  const { ctx, bbox } = plot;
-  const ratio = uPlot.pxRatio;
-  ctx.save();
-  ctx.lineWidth = ratio;
-  ctx.setLineDash([6 * ratio, 4 * ratio]);
-  ctx.font = `${11 * ratio}px system-ui, sans-serif`;
-  ctx.textAlign = "right";
-  ctx.textBaseline = "bottom";
-  for (const line of lines) {
-    const y = Math.round(plot.valToPos(line.value, line.scale, true));
-    if (y < bbox.top || y > bbox.top + bbox.height) continue;
-    ctx.strokeStyle = ctx.fillStyle = colours.severity[line.severity] ?? colours.severity.warning;
-    ctx.beginPath();
-    ctx.moveTo(bbox.left, y);
-    ctx.lineTo(bbox.left + bbox.width, y);
-    ctx.stroke();
-    ctx.fillText(line.label, bbox.left + bbox.width - 4 * ratio, y - 2 * ratio);
-  }
-  ctx.restore();
-}
-
-/** Shades the plot from the running experiment's start (a uPlot draw hook), labelled with its name. */
-export function drawExperiment(plot, experiment, colours) {
-  if (!experiment) return;
-  const { ctx, bbox } = plot;
-  const ratio = uPlot.pxRatio;
-  const right = bbox.left + bbox.width;
-  const left = Math.max(bbox.left, Math.round(plot.valToPos(Date.parse(experiment.started_at) / 1000, "x", true)));
-  if (left >= right) return;
-  ctx.save();
-  ctx.globalAlpha = 0.12;
-  ctx.fillStyle = colours.series[0];
-  ctx.fillRect(left, bbox.top, right - left, bbox.height);
-  ctx.globalAlpha = 1;
-  ctx.fillStyle = colours.muted;
-  ctx.font = `${11 * ratio}px system-ui, sans-serif`;
-  ctx.textBaseline = "top";
-  ctx.fillText(`▶ ${experiment.name}`, left + 4 * ratio, bbox.top + 2 * ratio);
-  ctx.restore();
-}
 
 export default {
   props: {
@@ -143,8 +100,8 @@ export default {
 
     function options() {
       const base = { ...size(), legend: { show: false }, cursor: { drag: { x: false, y: false } },
-                     hooks: { draw: [(self) => drawExperiment(self, props.experiment, colours),
-                                     (self) => drawLines(self, lines.value, colours)] } };
+                     hooks: { draw: [(self) => drawExperiments(self, [props.experiment].filter(Boolean), colours),
+                                     (self) => drawThresholds(self, lines.value, colours)] } };
       if (single) {
         const [trace] = props.traces;
         const colour = colourOf(0);

@@ -1,9 +1,17 @@
 // A chart's history from /datapoints/series: for one event, the min-max band of each bucket and its average;
-// for several overlaid, each one's average in its own colour (a second unit on the right axis).
+// for several overlaid, each one's average in its own colour (a second unit on the right axis). The alarm
+// rules' thresholds are drawn as on the Live chart, and each experiment that ran in the span is shaded.
 // Dragging across it zooms in (the parent fetches that span at a finer resolution); hovering shows the values.
-import { onBeforeUnmount, onMounted, ref, watch } from "vue";
+// From the keyboard the same: focused, the arrow keys (Page Up/Down, Home, End) move the cursor from bucket
+// to bucket and its values are read out; + and - zoom in and out around it (the toolbar's buttons too).
+import { computed, onBeforeUnmount, onMounted, ref, watch } from "vue";
 import uPlot from "uplot";
+import { rangeWithLines, thresholdLines } from "../alarms.js";
+import { cursorStep, describeBucket, describeExperiments, drawExperiments, drawThresholds, experimentSpans }
+  from "./chartMarks.js";
+import { formatTime } from "../format.js";
 import { chartColours, faded, timeAxis, valueAxis } from "./chartStyle.js";
+import { zoomedSpan } from "./RangePicker.js";
 
 const SCALES = ["y", "y2"];
 // The legend (the values under the cursor) sits below the plot, inside the same box.
@@ -16,13 +24,16 @@ function shown(unit, digits = null) {
 
 export default {
   props: {
-    traces: { type: Array, required: true },  // [{id, label, unit, buckets: [{t, min, max, avg, last, count}]}]
+    // [{id, label, unit, rules, buckets: [{t, min, max, avg, last, count}]}]
+    traces: { type: Array, required: true },
     from: { type: Number, required: true },  // ms
     to: { type: Number, required: true },
+    experiments: { type: Array, default: () => [] },  // those that ran in the span, as GET /experiments lists them
   },
   emits: ["zoom", "remove"],
   setup(props, { emit }) {
     const container = ref(null);
+    const spoken = ref("");  // the cursor's values in words, when the keyboard moved it
     let plot = null;
     let resizeObserver = null;
     const colours = chartColours();
@@ -46,6 +57,15 @@ export default {
     }
     const columns = () => (single ? table(props.traces[0].buckets, true)
       : uPlot.join(props.traces.map((trace) => table(trace.buckets, false))));
+    const lines = computed(() => props.traces.flatMap((trace) => thresholdLines(trace.rules ?? [])
+      .map((line) => ({ ...line, scale: scaleOf(trace) }))));
+    const thresholds = computed(() => lines.value.map((line) => line.label).join(", "));
+    const ran = computed(() => describeExperiments(experimentSpans(props.experiments, props.from / 1000,
+      props.to / 1000)));
+    const range = (scale) => (self, min, max) => {
+      const [low, high] = rangeWithLines(min, max, lines.value.filter((line) => line.scale === scale));
+      return low === null ? [null, null] : uPlot.rangeNum(low, high, 0.1, true);
+    };
     const size = () => ({ width: container.value.clientWidth, height: container.value.clientHeight - LEGEND_HEIGHT });
 
     function options() {
@@ -53,6 +73,8 @@ export default {
         ...size(),
         cursor: { drag: { x: true, y: false } },
         hooks: {
+          draw: [(self) => drawExperiments(self, props.experiments, colours),
+                 (self) => drawThresholds(self, lines.value, colours)],
           setSelect: [(u) => {
             if (u.select.width < 2) return;
             const from = u.posToVal(u.select.left, "x") * 1000, to = u.posToVal(u.select.left + u.select.width, "x") * 1000;
@@ -66,7 +88,7 @@ export default {
         const [trace] = props.traces;
         const colour = colourOf(0);
         return { ...base,
-          scales: { x },
+          scales: { x, y: { range: range("y") } },
           series: [
             {},
             { label: "max", stroke: faded(colour, 0.35), value: shown(trace.unit) },
@@ -78,7 +100,7 @@ export default {
         };
       }
       return { ...base,
-        scales: { x, ...Object.fromEntries(units.map((unit, at) => [SCALES[at], {}])) },
+        scales: { x, ...Object.fromEntries(units.map((unit, at) => [SCALES[at], { range: range(SCALES[at]) }])) },
         series: [{}, ...props.traces.map((trace, at) => ({
           label: trace.label, scale: scaleOf(trace), stroke: colourOf(at), width: 1.5, spanGaps: true,
           value: shown(trace.unit, 6),
@@ -88,21 +110,61 @@ export default {
       };
     }
 
+    // The keyboard's cursor: each trace's bucket at the cursor's time, in words.
+    const bucketsAt = computed(() => props.traces.map((trace) => new Map(trace.buckets
+      .map((bucket) => [Date.parse(bucket.t) / 1000, bucket]))));
+    function describe(index) {
+      const time = plot.data[0][index];
+      const when = formatTime(time * 1000);
+      const said = props.traces.map((trace, at) => {
+        const words = describeBucket(bucketsAt.value[at].get(time), trace.unit);
+        return single ? words : `${trace.label} ${words}`;
+      });
+      return `${when}: ${said.join("; ")}`;
+    }
+    function onKey(event) {
+      if (!plot || event.altKey || event.ctrlKey || event.metaKey) return;
+      const times = plot.data[0];
+      const index = plot.cursor.idx ?? -1;
+      if (event.key === "+" || event.key === "=" || event.key === "-") {
+        event.preventDefault();
+        const centre = index >= 0 ? times[index] * 1000 : undefined;
+        emit("zoom", zoomedSpan({ from: props.from, to: props.to }, event.key === "-" ? 2 : 0.5, centre));
+        return;
+      }
+      if (event.key === "Escape") {
+        plot.setCursor({ left: -10, top: -10 });
+        spoken.value = "";
+        return;
+      }
+      const next = cursorStep(event.key, index, times.length);
+      if (next === null) return;
+      event.preventDefault();
+      plot.setCursor({ left: plot.valToPos(times[next], "x"), top: plot.bbox.height / uPlot.pxRatio / 2 });
+      spoken.value = describe(next);
+    }
+    function onBlur() {
+      plot?.setCursor({ left: -10, top: -10 });
+      spoken.value = "";
+    }
+
     onMounted(() => {
       plot = new uPlot(options(), columns(), container.value);
       resizeObserver = new ResizeObserver(() => plot.setSize(size()));
       resizeObserver.observe(container.value);
     });
     watch(() => [props.traces.map((trace) => trace.buckets), props.from, props.to], () => plot?.setData(columns()));
+    watch(() => [lines.value, props.experiments], () => plot?.redraw());
     onBeforeUnmount(() => {
       resizeObserver?.disconnect();
       plot?.destroy();
     });
-    return { container, single, colourOf };
+    return { container, single, colourOf, spoken, thresholds, ran, onKey, onBlur };
   },
   template: `
     <figure class="chart" :data-chart="traces[0].id" :data-events="traces.map((trace) => trace.id).join(' ')"
-      :data-buckets="traces.reduce((sum, trace) => sum + trace.buckets.length, 0)" :data-from="from" :data-to="to">
+      :data-buckets="traces.reduce((sum, trace) => sum + trace.buckets.length, 0)" :data-from="from" :data-to="to"
+      :data-experiments="experiments.map((experiment) => experiment.public_id).join(' ')">
       <figcaption>
         <template v-if="single">{{ traces[0].label }}<span v-if="traces[0].unit" class="muted"> ({{ traces[0].unit }})</span></template>
         <ul v-else class="legend">
@@ -113,8 +175,12 @@ export default {
             <button type="button" class="link remove" :aria-label="'Remove ' + trace.label + ' from this chart'"
               @click="$emit('remove', trace.id)">✕</button>
           </li>
-        </ul>
+        </ul><span v-if="thresholds" class="visually-hidden">; alarm thresholds: {{ thresholds }}</span><span
+          v-if="ran" class="visually-hidden">; {{ ran }}</span>
       </figcaption>
-      <div ref="container" class="plot"></div>
+      <div ref="container" class="plot" tabindex="0" role="group" :aria-label="'Chart of ' +
+        traces.map((trace) => trace.label).join(' and ') + ': arrow keys read the values, + and - zoom'"
+        @keydown="onKey" @blur="onBlur"></div>
+      <p class="visually-hidden" role="status">{{ spoken }}</p>
     </figure>`,
 };

@@ -15,6 +15,18 @@ export function spanOf(key, now = Date.now()) {
   return preset?.seconds ? { from: now - preset.seconds * 1000, to: now } : null;
 }
 
+/** The span `factor` times as long around the same middle (or around `centre`, ms): 0.5 zooms in, 2 out. */
+export function zoomedSpan(span, factor, centre = (span.from + span.to) / 2) {
+  const before = (centre - span.from) * factor, after = (span.to - centre) * factor;
+  return { from: Math.round(centre - before), to: Math.round(centre + after) };
+}
+
+/** The span moved by `fraction` of its length: -0.5 half a span earlier, 0.5 later. */
+export function shiftedSpan(span, fraction) {
+  const by = Math.round((span.to - span.from) * fraction);
+  return { from: span.from + by, to: span.to + by };
+}
+
 export default {
   props: { modelValue: { type: String, required: true } },
   emits: ["update:modelValue", "custom"],

@@ -21,7 +21,7 @@ import EventCard from "../components/EventCard.js";
 import EventChart from "../components/EventChart.js";
 import ExperimentPanel from "../components/ExperimentPanel.js";
 import HistoryChart from "../components/HistoryChart.js";
-import RangePicker, { spanOf } from "../components/RangePicker.js";
+import RangePicker, { shiftedSpan, spanOf, zoomedSpan } from "../components/RangePicker.js";
 import { colourScheme } from "../components/ThemeToggle.js";
 
 const PREFERENCES_KEY = "dashboard";
@@ -120,26 +120,31 @@ export default {
       if (back.length) announcer.announce(`Data again from ${listOf(back)}.`);
     });
 
-    // Looking back: every chart shows one span, read as buckets from /datapoints/series.
+    // Looking back: every chart shows one span, read as buckets from /datapoints/series, with the experiments
+    // that ran in it.
     const range = ref("live");
-    const history = reactive({ span: null, zoomedFrom: null, buckets: {}, error: null, busy: false });
+    const history = reactive({ span: null, zoomedFrom: null, buckets: {}, experiments: [], error: null, busy: false });
     let asked = 0;  // which loadHistory is the newest: only its answer is shown
+    // Every event's buckets, a hundred events per request.
+    async function seriesOf(ids, during) {
+      const buckets = {};
+      for (let at = 0; at < ids.length; at += SERIES_EVENTS) {
+        const answer = await api("GET", "/datapoints/series" + query({
+          event_public_id: ids.slice(at, at + SERIES_EVENTS), ...during, points: SERIES_POINTS }));
+        Object.assign(buckets, answer.series);
+      }
+      return buckets;
+    }
     async function loadHistory(span) {
       const mine = ++asked;
       history.span = span;
       history.busy = true;
       history.error = null;
       try {
-        const ids = events.value.map((event) => event.public_id);
-        const buckets = {};
-        for (let at = 0; at < ids.length; at += SERIES_EVENTS) {
-          const answer = await api("GET", "/datapoints/series" + query({
-            event_public_id: ids.slice(at, at + SERIES_EVENTS), from: new Date(span.from).toISOString(),
-            to: new Date(span.to).toISOString(), points: SERIES_POINTS,
-          }));
-          Object.assign(buckets, answer.series);
-        }
-        if (mine === asked) history.buckets = buckets;
+        const during = { from: new Date(span.from).toISOString(), to: new Date(span.to).toISOString() };
+        const [buckets, ran] = await Promise.all([seriesOf(events.value.map((event) => event.public_id), during),
+                                                  api("GET", "/experiments" + query(during))]);
+        if (mine === asked) Object.assign(history, { buckets, experiments: ran.data });
       } catch (failure) {
         history.error = `Could not load history: ${failure.message}`;
       } finally {
@@ -163,6 +168,8 @@ export default {
       history.zoomedFrom ??= history.span;
       loadHistory(span);
     }
+    const zoomBy = (factor) => zoom(zoomedSpan(history.span, factor));
+    const shiftBy = (fraction) => zoom(shiftedSpan(history.span, fraction));
     function resetZoom() {
       const span = history.zoomedFrom;
       history.zoomedFrom = null;
@@ -252,7 +259,7 @@ export default {
     const groupId = (name) => `group-${name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
 
     return { state, statuses, announcement: announcer.text, now, cards, seenExperiment, loadError, toggleChart,
-             range, history, showCustom, zoom, resetZoom, rulesOf, alarmsOf, rulesError, loadRules, search, found,
+             range, history, showCustom, zoom, zoomBy, shiftBy, resetZoom, rulesOf, alarmsOf, rulesError, loadRules, search, found,
              groups, layout, chartedIds, removeFromChart, liveCharts, historyCharts, picking, picker, targets,
              overlayable, startOverlay, endOverlay, overlayOn, labelOf, collapsed, toggleGroup, groupId, colourScheme,
              experiment };
@@ -265,6 +272,12 @@ export default {
       </div>
       <div class="toolbar">
         <RangePicker v-model="range" @custom="showCustom" />
+        <div v-if="range !== 'live' && history.span" class="range" role="group" aria-label="Move through the history">
+          <button type="button" class="toggle" @click="shiftBy(-0.5)"><span aria-hidden="true">◀ </span>Earlier</button>
+          <button type="button" class="toggle" @click="zoomBy(0.5)">Zoom in</button>
+          <button type="button" class="toggle" @click="zoomBy(2)">Zoom out</button>
+          <button type="button" class="toggle" @click="shiftBy(0.5)">Later<span aria-hidden="true"> ▶</span></button>
+        </div>
         <button v-if="history.zoomedFrom && range !== 'live'" type="button" class="link" @click="resetZoom">Reset zoom</button>
         <span v-if="history.busy" class="muted small" role="status">loading history…</span>
       </div>
@@ -312,7 +325,8 @@ export default {
       </section>
       <section class="charts" v-else-if="history.span" aria-label="Charts">
         <HistoryChart v-for="chart in historyCharts" :key="chart.key + colourScheme" class="panel"
-          :traces="chart.traces" :from="history.span.from" :to="history.span.to" @zoom="zoom" @remove="removeFromChart" />
+          :traces="chart.traces" :from="history.span.from" :to="history.span.to" :experiments="history.experiments"
+          @zoom="zoom" @remove="removeFromChart" />
       </section>
     </main>`,
 };

@@ -3,6 +3,7 @@ or critical violation, in the light theme and the dark one."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -60,5 +61,12 @@ async def test_every_page_has_no_serious_or_critical_axe_violation_in_either_the
                 await expect(page.locator("main")).to_be_visible()
                 await page.wait_for_timeout(SETTLE_MS)
                 found[f"{route} ({scheme})"] = await violations(page)
+            # The dashboard looking back: history charts, the buttons that move their span, a chart's cursor.
+            await page.goto(server.url("/#/", "http"))
+            await page.get_by_role("button", name="24 h").click()
+            await expect(page.get_by_role("button", name="Zoom in")).to_be_visible()
+            await page.get_by_role("group", name=re.compile("^Chart of Inlet temperature")).focus()
+            await page.keyboard.press("End")
+            found[f"#/ 24 h ({scheme})"] = await violations(page)
         problems = {where: lines for where, lines in found.items() if lines}
         assert not problems, "\n".join(f"{where}:\n  " + "\n  ".join(lines) for where, lines in problems.items())

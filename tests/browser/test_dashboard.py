@@ -258,6 +258,110 @@ async def test_picking_24_h_shows_a_day_of_history_as_bands_and_dragging_zooms_i
                                                                      - day))
 
 
+# What a chart's canvas shows over its plot: for columns at these fractions of its width, the share of pixels
+# tinted and nothing more (the experiment band: faint, where the rest of the canvas is transparent), and how many
+# pixels are clearly red-brown (a warning threshold's line and label).
+CANVAS_COLOURS = """([figure, fractions]) => {
+  const canvas = figure.querySelector("canvas"), over = figure.querySelector(".u-over");
+  const area = over.getBoundingClientRect(), box = canvas.getBoundingClientRect();
+  const scale = canvas.width / box.width;
+  const width = Math.floor(area.width * scale), height = Math.floor(area.height * scale);
+  const pixels = canvas.getContext("2d").getImageData((area.left - box.left) * scale, (area.top - box.top) * scale,
+                                                     width, height).data;
+  const tinted = fractions.map((fraction) => {
+    const x = Math.floor(fraction * (width - 1));
+    let count = 0;
+    for (let y = 0; y < height; y++) {
+      const alpha = pixels[(y * width + x) * 4 + 3];
+      if (alpha > 10 && alpha < 80) count += 1;
+    }
+    return count / height;
+  });
+  let warning = 0;
+  for (let at = 0; at < pixels.length; at += 4) {
+    const [red, green, blue, alpha] = pixels.slice(at, at + 4);
+    if (alpha > 60 && red > green + 50 && red > blue + 50) warning += 1;
+  }
+  return { tinted, warning };
+}"""
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_history_charts_shade_past_experiments_draw_thresholds_and_answer_the_keyboard(server, chromium):
+    admin = server.token("admin")
+    now = datetime.now(UTC)
+    await post_readings(server, [{"event_public_id": "evt_temp01", "value": 20 + (n % 10),
+                                  "timestamp": stamp(now - timedelta(minutes=10 * n))} for n in range(1, 140)])
+    # An experiment from 12 h ago to 6 h ago: the third quarter of the day's chart.
+    server.execute("INSERT INTO experiments (public_id, name, started_at, stopped_at) VALUES ('exp_soak', 'Soak',"
+                   " %s, %s)", now - timedelta(hours=12), now - timedelta(hours=6))
+    status, _ = await server.api("POST", "/rules", {"name": "Too hot", "event_public_id": "evt_temp01",
+                                                    "condition": "above", "threshold": 50}, token=admin)
+    assert status == 201
+
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"))
+        await page.get_by_role("button", name="24 h").click()
+        temperature = chart(page, "evt_temp01")
+        await expect(temperature).to_have_attribute("data-experiments", "exp_soak")
+        await expect(temperature).to_have_attribute("data-buckets", re.compile(r"^[1-9][0-9]+$"))
+        await expect(temperature.locator("figcaption")).to_contain_text("alarm thresholds: above 50")
+        await expect(temperature.locator("figcaption")).to_contain_text("experiment Soak shaded")
+        await save_screenshot(page, "dashboard-history-marks.png")
+        # On the canvas: the experiment's quarter is tinted, the rest is not; the threshold line (50, above
+        # every reading: the axis stretched to show it) is drawn across.
+        drawn = await temperature.evaluate_handle("(figure) => figure")
+        colours = await page.evaluate(CANVAS_COLOURS, [drawn, [0.6, 0.7, 0.1, 0.9]])
+        inside, outside = colours["tinted"][:2], colours["tinted"][2:]
+        assert min(inside) > 0.5 and max(outside) < 0.1, colours
+        assert colours["warning"] > 300, colours
+
+        # The keyboard: the arrows read the buckets out; + zooms in around the cursor.
+        plot = page.get_by_role("group", name=re.compile(r"^Chart of Inlet temperature"))
+        await plot.focus()
+        spoken = temperature.get_by_role("status")
+        await page.keyboard.press("End")
+        await expect(spoken).to_contain_text("°C (average")
+        newest = await spoken.text_content()
+        await page.keyboard.press("ArrowLeft")
+        await expect(spoken).not_to_have_text(newest or "")
+        await expect(spoken).to_contain_text("°C (average")
+        day = int(await temperature.get_attribute("data-to")) - int(await temperature.get_attribute("data-from"))
+        await page.keyboard.press("+")
+        await expect(page.get_by_role("button", name="Reset zoom")).to_be_visible()
+        span = lambda: temperature.evaluate("(figure) => figure.dataset.to - figure.dataset.from")  # noqa: E731
+        assert await span() == day / 2
+        await page.keyboard.press("-")
+        await expect(temperature).to_have_attribute("data-from", re.compile(r"\d"))
+        await page.wait_for_function("() => { const f = document.querySelector('[data-chart=\"evt_temp01\"]');"
+                                     f" return f.dataset.to - f.dataset.from === {day}; }}")
+        # And the toolbar's buttons, for everyone.
+        before = int(await temperature.get_attribute("data-from"))
+        await page.get_by_role("button", name="Earlier").click()
+        await expect(temperature).to_have_attribute("data-from", str(before - day // 2))
+        await page.get_by_role("button", name="Zoom in").click()
+        await page.wait_for_function("() => { const f = document.querySelector('[data-chart=\"evt_temp01\"]');"
+                                     f" return f.dataset.to - f.dataset.from === {day // 2}; }}")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_live_charts_shade_the_running_experiment_from_its_start(server, chromium):
+    # Started 5 minutes ago: the last third of the 15-minute Live window.
+    server.execute("INSERT INTO experiments (public_id, name, started_at) VALUES ('exp_run', 'Ramp',"
+                   " now() - interval '5 minutes')")
+    await server.api("POST", "/datapoints", {"event_public_id": "evt_temp01", "value": 20}, token=server.token("admin"))
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"))
+        temperature = chart(page, "evt_temp01")
+        await expect(temperature).to_have_attribute("data-experiment", "exp_run")
+        await expect(temperature.locator("figcaption")).to_contain_text("experiment Ramp running, marked from its")
+        drawn = await temperature.evaluate_handle("(figure) => figure")
+        colours = await page.evaluate(CANVAS_COLOURS, [drawn, [0.8, 0.95, 0.2, 0.5]])
+        inside, outside = colours["tinted"][:2], colours["tinted"][2:]
+        assert min(inside) > 0.5 and max(outside) < 0.1, colours
+        await save_screenshot(page, "dashboard-experiment.png")
+
+
 @pytest.mark.gen_test(timeout=60)
 async def test_on_a_390_px_phone_cards_and_live_charts_fit_and_charts_toggle_from_the_keyboard(server, chromium):
     now = datetime.now(UTC)

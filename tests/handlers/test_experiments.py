@@ -71,6 +71,34 @@ async def test_rename_delete_and_not_found(server):
     assert (await server.api("POST", "/experiments", {"name": "x"}, token=server.token(role="viewer")))[0] == 403
 
 
+@pytest.mark.gen_test
+async def test_a_span_lists_the_experiments_that_ran_in_it(server):
+    """What the history charts shade: each experiment running at any moment of the span, newest first."""
+    server.execute(
+        "INSERT INTO experiments (public_id, name, started_at, stopped_at) VALUES"
+        " ('exp_old', 'Ended before', '2026-01-01 08:00Z', '2026-01-01 09:00Z'),"
+        " ('exp_over', 'Reaches in', '2026-01-01 09:30Z', '2026-01-01 10:30Z'),"
+        " ('exp_in', 'Inside', '2026-01-01 11:00Z', '2026-01-01 11:30Z'),"
+        " ('exp_late', 'After', '2026-01-01 12:00Z', '2026-01-01 13:00Z'),"
+        " ('exp_now', 'Running', '2026-01-01 14:00Z', NULL)")
+    viewer = server.token(role="viewer")
+
+    async def during(start: str, end: str) -> list[str]:
+        status, body = await server.api("GET", f"/experiments?from={start}&to={end}", token=viewer)
+        assert status == 200, body
+        assert all("readings" not in experiment for experiment in body["data"])
+        return [experiment["public_id"] for experiment in body["data"]]
+
+    assert await during("2026-01-01T10:00:00Z", "2026-01-01T12:00:00Z") == ["exp_in", "exp_over"]
+    assert await during("2026-01-01T10:45:00Z", "2026-01-01T10:50:00Z") == []  # between two
+    assert await during("2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z") == ["exp_now"]  # still running
+    assert await during("2025-12-01T00:00:00Z", "2026-01-01T08:00:00Z") == []  # ends where the first starts
+    for bad in ("from=2026-01-01T10:00:00Z", "from=2026-01-01T10:00:00Z&to=2026-01-01T09:00:00Z",
+                "from=yesterday&to=2026-01-01T09:00:00Z"):
+        status, body = await server.api("GET", f"/experiments?{bad}", token=viewer)
+        assert status == 400 and body["error"]["message"].startswith("invalid"), (bad, body)
+
+
 @pytest.mark.gen_test(timeout=120)
 async def test_csv_export_of_a_large_experiment_streams_with_bounded_memory(server):
     rows = 200_000
