@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import momoko
 from psycopg2.extras import RealDictCursor
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.netutil import Resolver
 
 from models import activity
 from models.database import UNAVAILABLE, one_line
@@ -92,8 +93,9 @@ class Guard:
     """What a webhook may not reach: this server's own port (its admin surfaces) on any address of this
     machine, the database's address and port, and addresses that are no place for a webhook (link-local,
     such as cloud metadata services, multicast, unspecified, reserved). Loopback on other ports is allowed,
-    for receivers on the same host. Checked when a webhook is saved and again, after resolving, before each
-    delivery (a name may point elsewhere since)."""
+    for receivers on the same host. Checked when a webhook is saved, and by each delivery's resolver on
+    the very addresses it then connects to: a name that points elsewhere since, or between one lookup and
+    the connect (DNS rebinding), reaches nothing refused."""
 
     def __init__(self, own_port: int, database_url: str) -> None:
         self._own_port = own_port
@@ -102,14 +104,19 @@ class Guard:
 
     async def check(self, url: str) -> None:
         parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
-        found = await _resolve(host, port)
-        if found is None:
+        await self.addresses(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+
+    async def addresses(self, host: str, port: int, family: int = socket.AF_UNSPEC) -> list[tuple[int, Any]]:
+        """Where `host`:`port` may be reached, as (family, socket address) pairs; Refused if anywhere it
+        resolves to is refused (all of them: a name that is half refused is not trusted with the rest)."""
+        found = await _resolve(host, port, family)
+        if not found:
             raise Refused(f"{host} does not resolve, or not within {RESOLVE_TIMEOUT:g} s")
-        database = set() if self._database is None else {(ip, self._database[1])
-                                                         for ip in await _resolve(*self._database) or ()}
-        own = await _resolve(socket.gethostname(), self._own_port) or set() if port == self._own_port else set()
-        for ip in found:
+        database = set() if self._database is None else {
+            (address[0], self._database[1]) for _, address in await _resolve(*self._database) or ()}
+        own = ({address[0] for _, address in await _resolve(socket.gethostname(), self._own_port) or ()}
+               if port == self._own_port else set())
+        for _, (ip, *_) in found:
             address = ipaddress.ip_address(ip)
             if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
                 raise Refused(f"{host} is {address}, an address webhooks may not reach")
@@ -117,16 +124,32 @@ class Guard:
                 raise Refused("a webhook may not call this server itself")
             if (ip, port) in database:
                 raise Refused("a webhook may not reach the database")
+        return found
 
 
-async def _resolve(host: str | None, port: int) -> set[str] | None:
-    """The addresses a name resolves to (without waiting on the IOLoop); None if it does not, in time."""
+class _GuardedResolver(Resolver):
+    """The dispatcher's resolver: a delivery connects only to addresses the guard passed in this lookup."""
+
+    def initialize(self, guard: Guard) -> None:
+        self._guard = guard
+
+    async def resolve(self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC,
+                      ) -> list[tuple[int, Any]]:
+        return await self._guard.addresses(host, port, family)
+
+
+async def _resolve(host: str | None, port: int, family: int = socket.AF_UNSPEC) -> list[tuple[int, Any]] | None:
+    """(family, socket address) for each address a name resolves to, without waiting on the IOLoop; None
+    if it does not resolve in time. Scope ids ("%eth0") are dropped from IPv6 addresses."""
     try:
-        found = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
+        found = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
+            host, port, family=family, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
     except (OSError, TimeoutError):
         return None
-    return {str(address[0]).split("%")[0] for *_, address in found}
+    unique: dict[tuple[int, Any], None] = {}
+    for address_family, *_, address in found:
+        unique[(address_family, (str(address[0]).split("%")[0], *address[1:]))] = None
+    return list(unique)
 
 
 async def create(db: momoko.Pool, columns: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -230,7 +253,8 @@ class Dispatcher:
     def __init__(self, db: momoko.Pool, guard: Guard, retry_for: float, first_backoff: float, timeout: float) -> None:
         self._db, self._guard = db, guard
         self._retry_for, self._first_backoff, self._timeout = retry_for, first_backoff, timeout
-        self._client = AsyncHTTPClient(force_instance=True, max_clients=DISPATCH_LIMIT)
+        self._client = AsyncHTTPClient(force_instance=True, max_clients=DISPATCH_LIMIT,
+                                       resolver=_GuardedResolver(guard=guard))
         self._wake = asyncio.Event()
         self._sending: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
@@ -281,7 +305,6 @@ class Dispatcher:
         body = payload.encode()
         timestamp = str(int(time.time()))
         try:
-            await self._guard.check(url)
             response = await self._client.fetch(HTTPRequest(
                 url, method="POST", body=body, follow_redirects=False, connect_timeout=self._timeout,
                 request_timeout=self._timeout, user_agent=USER_AGENT,
@@ -292,6 +315,8 @@ class Dispatcher:
             if 200 <= code < 300:
                 await self._record(_DELIVERED, ([code], row_id))
                 return
+            if isinstance(response.error, Refused):  # by the resolver: no connection was made
+                raise response.error
             problem = (f"answered {code} (redirects are not followed)" if 300 <= code < 400
                        else f"answered {code}" if code else f"no answer: {response.error}")
         except Refused as refused:

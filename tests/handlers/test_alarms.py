@@ -280,6 +280,35 @@ async def test_webhooks_refuse_urls_that_would_reach_the_server_itself_or_no_pla
     assert SECRET not in json.dumps(log)
 
 
+@pytest.mark.gen_test(timeout=30)
+async def test_a_delivery_is_checked_where_it_connects_so_a_webhook_that_now_leads_to_the_server_is_refused(server):
+    receiver = Receiver().start()
+    try:
+        hook = await add_webhook(server, receiver.url, ["experiment.started"])
+        # As if its name now resolved here: each delivery checks the addresses it would connect to.
+        server.execute("UPDATE webhooks SET url = %s WHERE public_id = %s",
+                       f"http://127.0.0.1:{server.port}/api/v1/health", hook["webhook_id"])
+        status, _ = await server.api("POST", "/experiments", {"name": "Run 9"}, token=server.token(**OPERATOR))
+        assert status == 201
+
+        async def deliveries() -> list[dict]:
+            status, log = await server.api("GET", f"/webhooks/{hook['webhook_id']}/deliveries",
+                                           token=server.token(**ADMIN))
+            assert status == 200
+            return log["deliveries"]
+
+        async def attempted() -> bool:
+            return any(delivery["attempts"] for delivery in await deliveries())
+
+        await server.wait_for(attempted)
+        [delivery] = await deliveries()
+        assert delivery["status"] == "pending" and delivery["attempt_codes"] == [0], delivery
+        assert delivery["last_error"] == "refused: a webhook may not call this server itself", delivery
+        assert receiver.received == []
+    finally:
+        receiver.stop()
+
+
 @pytest.mark.gen_test
 async def test_the_activity_log_records_who_started_and_stopped_an_experiment_newest_first(server):
     operator = server.token(**OPERATOR)
