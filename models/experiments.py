@@ -43,11 +43,34 @@ async def start_experiment(db: momoko.Pool, name: str, public_id: str | None = N
     return _shown(cursor.fetchone())
 
 
-async def list_experiments(db: momoko.Pool, running_only: bool = False) -> list[dict[str, Any]]:
-    """Newest first; `running_only`: just the running one (what the dashboard asks on every load)."""
-    where = " WHERE x.stopped_at IS NULL" if running_only else ""
-    cursor = await db.execute(f"{_COUNTED}{where} ORDER BY x.started_at DESC, x.id DESC", cursor_factory=RealDictCursor)
-    return [_shown(row) for row in cursor.fetchall()]
+LISTED = 100  # a page of the list, unless asked for another size
+MAX_LISTED = 500
+
+
+class UnknownExperiment(LookupError):
+    """A page asked to start before an experiment that does not exist (any more)."""
+
+
+async def list_experiments(db: momoko.Pool, running_only: bool = False, limit: int = LISTED,
+                           before: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """A page, newest first, and the public_id to pass as `before` for the next (older) one, None on the last.
+    `running_only`: just the running one (what the dashboard asks on every load)."""
+    where, params = [], []
+    if running_only:
+        where.append("x.stopped_at IS NULL")
+    if before is not None:
+        cursor = await db.execute("SELECT started_at, id FROM experiments WHERE public_id = %s", (before,))
+        after = cursor.fetchone()
+        if after is None:
+            raise UnknownExperiment(before)
+        where.append("(x.started_at, x.id) < (%s, %s)")
+        params.extend(after)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    cursor = await db.execute(f"{_COUNTED}{clause} ORDER BY x.started_at DESC, x.id DESC LIMIT %s",
+                              (*params, limit + 1), cursor_factory=RealDictCursor)
+    rows = cursor.fetchall()
+    page = [_shown(row) for row in rows[:limit]]
+    return page, page[-1]["public_id"] if len(rows) > limit else None
 
 
 SPAN_EXPERIMENTS = 500  # a chart is some 600 px wide: more than this in one span could not be told apart

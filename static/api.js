@@ -51,6 +51,11 @@ export function createRuleFromLimits(eventPublicId, severity) {
   return api("POST", `/events/${encodeURIComponent(eventPublicId)}/rules/from-limits`, { severity });
 }
 
+/** Replace a rule with the body ruleBody makes (the whole rule: a field left out takes its default). */
+export function updateRule(ruleId, body) {
+  return api("PUT", `/rules/${encodeURIComponent(ruleId)}`, body);
+}
+
 export function deleteRule(ruleId) {
   return api("DELETE", `/rules/${encodeURIComponent(ruleId)}`);
 }
@@ -111,9 +116,11 @@ export function deleteEvent(publicId, cascade = false) {
   return api("DELETE", `/events/${inPath(publicId)}` + query({ cascade: cascade || null }));
 }
 
-/** Newest first, each with `readings` (counted up to 10,000: `readings_is_lower_bound` beyond). */
-export async function listExperiments() {
-  return (await api("GET", "/experiments")).data;
+/** The newest `limit` experiments, each with `readings` (counted up to 10,000: `readings_is_lower_bound` beyond),
+ * and whether there are older ones. */
+export async function listExperiments(limit) {
+  const { data, next_before: nextBefore } = await api("GET", "/experiments" + query({ limit }));
+  return { experiments: data, more: nextBefore !== null };
 }
 
 export function startExperiment(name) {

@@ -1,3 +1,3 @@
--- Charts mark the experiments that ran in the span they show: found by start time along this index,
--- so a month's chart reads the month's experiments, not every experiment ever run.
-CREATE INDEX experiments_by_start ON experiments (started_at);
+-- Experiments by start time: the list pages newest first along it, and charts find the experiments that ran
+-- in the span they show, reading that span's experiments rather than every experiment ever run.
+CREATE INDEX experiments_by_start ON experiments (started_at, id);

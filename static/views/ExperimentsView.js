@@ -13,10 +13,13 @@ import { useRefreshing } from "../refreshing.js";
 
 // A running experiment's reading count grows: read the list again this often while the page is open.
 const REFRESH_MS = 5000;
+const PAGE = 50;  // experiments shown at first, and added by each "Show older experiments"
 
 export default {
   setup() {
     const experiments = ref([]);
+    const shown = ref(PAGE);
+    const more = ref(false);  // older experiments than those listed
     const loaded = ref(false);
     const error = ref(null);
     const now = useNow(1000);
@@ -30,9 +33,10 @@ export default {
     async function refresh() {
       const mine = ++asked;
       try {
-        const listed = await listExperiments();
+        const listed = await listExperiments(shown.value);
         if (gone() || mine !== asked) return;
-        experiments.value = listed;
+        experiments.value = listed.experiments;
+        more.value = listed.more;
         loaded.value = true;
         error.value = null;
       } catch (failure) {
@@ -45,6 +49,13 @@ export default {
     async function focusIn(experiment, selector) {
       await nextTick();
       row(experiment)?.querySelector(selector)?.focus();
+    }
+    // The keyboard goes on where the list does: to the first of the older experiments.
+    async function showOlder() {
+      const first = experiments.value.length;
+      shown.value += PAGE;
+      await refresh();
+      if (experiments.value[first]) await focusIn(experiments.value[first], "button");
     }
 
     // One action at a time on the page; its failure is said once, above the table.
@@ -138,7 +149,7 @@ export default {
     }
 
     const duration = (experiment) => experimentDuration(experiment, now.value);
-    return { experiments, loaded, error, newName, busy, renaming, heading, start, beginRename, endRename, rename,
+    return { experiments, more, showOlder, loaded, error, newName, busy, renaming, heading, start, beginRename, endRename, rename,
              stop, remove, download, duration, readingsText, formatTime, announcement: announcer.text, mayOperate };
   },
   template: `
@@ -206,6 +217,7 @@ export default {
               No experiments yet.</td></tr>
           </tbody>
         </table>
+        <button v-if="more" type="button" class="secondary" @click="showOlder">Show older experiments</button>
       </section>
     </main>`,
 };

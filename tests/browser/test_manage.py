@@ -323,6 +323,26 @@ async def test_an_admin_changes_a_role_resets_a_password_and_cannot_demote_the_l
         await expect(me.get_by_label(f"Role of {ADMIN}")).to_have_value("admin")
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_a_long_history_of_experiments_is_listed_a_page_at_a_time(server, chromium):
+    server.execute("INSERT INTO experiments (public_id, name, started_at, stopped_at)"
+                   " SELECT 'exp_' || n, 'Run ' || n, now() - (70 - n) * interval '1 day',"
+                   " now() - (70 - n) * interval '1 day' + interval '1 hour' FROM generate_series(1, 60) n")
+    async with browser_page(chromium) as page:
+        await sign_in(page, server.url("", "http"), email="viewer@lab.example")
+        await open_page(page, "Experiments")
+        rows = page.locator("tr[data-experiment]")
+        await expect(rows).to_have_count(50)
+        await expect(rows.first).to_have_attribute("data-experiment", "exp_60")  # newest first
+        older = page.get_by_role("button", name="Show older experiments")
+        await older.click()
+        await expect(rows).to_have_count(60)
+        await expect(rows.last).to_have_attribute("data-experiment", "exp_1")
+        await expect(older).to_have_count(0)
+        # The keyboard is on the first of the older ones, not lost at the top of the page.
+        await expect(page.locator('tr[data-experiment="exp_10"]').get_by_role("button").first).to_be_focused()
+
+
 @pytest.mark.gen_test(timeout=120)
 async def test_a_viewer_sees_events_and_experiments_but_no_controls_and_no_users_page(server, chromium):
     status, created = await server.api("POST", "/events", {"public_id": "evt_flow01", "name": "Flow",

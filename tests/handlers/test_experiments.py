@@ -72,6 +72,30 @@ async def test_rename_delete_and_not_found(server):
 
 
 @pytest.mark.gen_test
+async def test_the_list_pages_newest_first_and_a_page_after_the_last_is_none(server):
+    # Seven, two of them started at the same moment: the id breaks the tie, so none is shown twice or skipped.
+    server.execute("INSERT INTO experiments (public_id, name, started_at, stopped_at)"
+                   " SELECT 'exp_' || n, 'Run ' || n, '2026-01-01'::timestamptz + least(n, 6) * interval '1 hour',"
+                   " '2026-01-01'::timestamptz + least(n, 6) * interval '1 hour' + interval '1 minute'"
+                   " FROM generate_series(1, 7) n")
+    viewer = server.token(role="viewer")
+    seen, before = [], ""
+    while True:
+        status, body = await server.api("GET", f"/experiments?limit=3{before}", token=viewer)
+        assert status == 200 and len(body["data"]) <= 3, body
+        seen += [experiment["public_id"] for experiment in body["data"]]
+        if body["next_before"] is None:
+            break
+        before = f"&before={body['next_before']}"
+    assert seen == ["exp_7", "exp_6", "exp_5", "exp_4", "exp_3", "exp_2", "exp_1"]
+    status, body = await server.api("GET", "/experiments", token=viewer)
+    assert len(body["data"]) == 7 and body["next_before"] is None  # fewer than a page: all, and no next
+    for bad in ("before=exp_gone", "limit=0", "limit=501"):
+        status, body = await server.api("GET", f"/experiments?{bad}", token=viewer)
+        assert status == 400 and body["error"]["message"].startswith("invalid"), (bad, body)
+
+
+@pytest.mark.gen_test
 async def test_a_span_lists_the_experiments_that_ran_in_it(server):
     """What the history charts shade: each experiment running at any moment of the span, newest first."""
     server.execute(
