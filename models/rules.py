@@ -136,7 +136,7 @@ def check(body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             raise RuleError(400, "must be a finite number", name)
         if not low <= value <= high:
-            raise RuleError(400, f"must be from {low:g} to {high:g}", name)
+            raise RuleError(400, f"must be from {low:,.15g} to {high:,.15g}", name)  # 2,592,000, not 2.592e+06
         return float(value)
 
     name = body.get("name")

@@ -1,5 +1,5 @@
 // Alarms as the dashboard shows them: which need attention, how many of each severity, how stream frames
-// change the list, what a rule draws on a chart and what a rule form sends. No Vue and no fetch here, so
+// change the list, what a rule draws on a chart and what a rule form holds and sends. No Vue and no fetch here, so
 // Node's test runner can run it.
 import { formatValue } from "./format.js";
 
@@ -145,8 +145,19 @@ export function rangeWithLines(dataMin, dataMax, lines) {
 }
 
 /**
- * A rule form's fields as POST /rules takes them, or {problem} saying what to fix first. The form holds
- * text (as inputs give it); only the fields of the chosen condition are sent.
+ * A rule form's fields, as text the way inputs hold it: blank for a new rule, or those of a rule as GET /rules
+ * lists it, for editing it (ruleBody's inverse: what ruleBody makes of them is the rule again).
+ */
+export function ruleForm(rule = null) {
+  const text = (value) => (typeof value === "number" ? String(value) : "");
+  return { name: rule?.name ?? "", condition: rule?.condition ?? "above", threshold: text(rule?.threshold),
+           low: text(rule?.low), high: text(rule?.high), seconds: text(rule?.seconds), for: text(rule?.for),
+           hysteresis: text(rule?.hysteresis), severity: rule?.severity ?? "warning" };
+}
+
+/**
+ * A rule form's fields as POST /rules and PUT /rules/{rule_id} take them, or {problem} saying what to fix first.
+ * The form holds text (as inputs give it); only the fields of the chosen condition are sent.
  */
 export function ruleBody(eventPublicId, form) {
   const name = form.name.trim();

@@ -1,12 +1,14 @@
 """Alarms on the dashboard in a real browser: an operator adds a rule from an event's card, a reading over the
 threshold raises an alarm that the banner counts and the card and chart mark, the operator acknowledges it with a
-comment on the Alarms page and finds that in the activity log; a viewer sees it all but cannot acknowledge."""
+comment on the Alarms page and finds that in the activity log, and edits a rule in its card; a viewer sees it all but
+can neither acknowledge nor edit."""
 
 from __future__ import annotations
 
 import pytest
 from playwright.async_api import Page, expect
 
+from models.activity import ACTIONS
 from tests.browser.helpers import browser_page, save_screenshot, sign_in
 
 pytestmark = pytest.mark.usefixtures("users")
@@ -160,8 +162,90 @@ async def test_an_operator_adds_a_rule_sees_its_alarm_and_acknowledges_it_with_a
         await expect(entries).to_have_count(3)
         actions = await entries.evaluate_all("rows => rows.map(row => row.dataset.action)")
         assert actions == ["alarm.acknowledged", "rule.created", "rule.created"], actions
+        # The action filter offers what the server records (its own list, through env.js), and narrows by one.
+        action = page.get_by_label("Action")
+        assert await action.locator("option").all_text_contents() == ["any", *ACTIONS]
+        await action.select_option("rule.created")
+        await page.get_by_role("button", name="Show", exact=True).click()
+        await expect(page.get_by_test_id("activity-filter")).to_have_text(": rule.created")
+        await expect(entries).to_have_count(2)
         await page.set_viewport_size({"width": 390, "height": 844})
         await fits_a_phone(page)
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_an_operator_edits_a_rule_from_its_card_and_its_chart_line_moves(server, chromium):
+    await create_event(server, BOILER)
+    await send_reading(server, BOILER, 20)
+    status, rule = await server.api("POST", "/rules", {"name": "Boiler too hot", "event_public_id": BOILER["public_id"],
+                                                        "condition": "above", "threshold": 50},
+                                    token=server.token("admin"))
+    assert status == 201, rule
+
+    async def stored() -> dict:
+        status, answer = await server.api("GET", f"/rules/{rule['rule_id']}", token=server.token("admin"))
+        assert status == 200, answer
+        return answer
+
+    async with browser_page(chromium) as page:
+        await page.set_viewport_size({"width": 390, "height": 844})  # a phone: the form opens on a narrow card
+        await sign_in(page, server.url("", "http"))
+        boiler = card(page, BOILER)
+        caption = chart(page, BOILER).locator("figcaption")
+        await expect(caption).to_contain_text("alarm thresholds: above 50")
+        rules = boiler.get_by_test_id("rules")
+        await rules.locator("summary").click()
+        edit = rules.get_by_role("button", name="Edit rule Boiler too hot")
+        form = rules.get_by_role("form", name="Edit alarm rule Boiler too hot")
+
+        # Opened from the keyboard, it holds the rule as it is, in place of the new rule's form; Escape leaves it.
+        await edit.focus()
+        await page.keyboard.press("Enter")
+        await expect(form.get_by_label("Name")).to_be_focused()
+        await expect(form.get_by_label("Name")).to_have_value("Boiler too hot")
+        await expect(form.get_by_label("Condition")).to_have_value("above")
+        await expect(form.get_by_label("Threshold")).to_have_value("50")
+        await expect(form.get_by_label("Severity")).to_have_value("warning")
+        await expect(form.get_by_role("button", name="Save rule")).to_be_visible()
+        await expect(rules.get_by_role("form", name="New alarm rule for Boiler temperature")).to_have_count(0)
+        await form.get_by_label("Threshold").fill("99")
+        await page.keyboard.press("Escape")
+        await expect(form).to_have_count(0)
+        await expect(edit).to_be_focused()
+        await expect(rules.get_by_role("form", name="New alarm rule for Boiler temperature")).to_be_visible()
+
+        # Refused edits, by the form and then by the server, are said beside the form and change nothing.
+        await edit.click()
+        await form.get_by_label("Condition").select_option("outside")
+        await form.get_by_label("Low", exact=True).fill("90")
+        await form.get_by_label("High", exact=True).fill("10")
+        await form.get_by_role("button", name="Save rule").click()
+        await expect(form.get_by_test_id("rule-error")).to_have_text("The low bound must not be above the high one.")
+        await form.get_by_label("Condition").select_option("above")
+        await form.get_by_label("Threshold").fill("65")
+        await form.get_by_label("For (s)").fill("9999999")  # over the server's 30 days
+        await form.get_by_role("button", name="Save rule").click()
+        await expect(form.get_by_test_id("rule-error")).to_have_text(
+            "Not saved: invalid rule (for: must be from 0 to 2,592,000)")
+        assert await stored() == rule
+        await expect(caption).to_contain_text("alarm thresholds: above 50")
+        await fits_a_phone(page)
+        await save_screenshot(page, "alarms-rule-edit-390.png")
+
+        # Saved: said once for screen readers, the form closes back onto its Edit button, the line moves.
+        await form.get_by_label("For (s)").fill("")
+        await form.get_by_label("Threshold").press("Enter")
+        await expect(rules.get_by_role("status").filter(has_text="Saved")).to_have_text(
+            "Saved rule Boiler too hot: above 65.")
+        await expect(form).to_have_count(0)
+        await expect(edit).to_be_focused()
+        await expect(rules.locator("[data-rule]")).to_contain_text("Boiler too hot: above 65 warning")
+        await expect(rules).not_to_contain_text("No rules yet.")
+        await expect(caption).to_contain_text("alarm thresholds: above 65")
+        await expect(caption).not_to_contain_text("above 50")
+        edited = await stored()
+        assert (edited["condition"], edited["threshold"], edited["for"], edited["severity"]) == (
+            "above", 65, 0, "warning")
 
 
 @pytest.mark.gen_test(timeout=90)
@@ -187,6 +271,7 @@ async def test_a_viewer_sees_the_banner_and_the_alarms_but_cannot_acknowledge(se
         rules = card(page, BOILER).get_by_test_id("rules")
         await rules.locator("summary").click()
         await expect(rules.locator("[data-rule]")).to_contain_text("Boiler too hot: above 50 warning")
+        await expect(rules.get_by_role("button", name="Edit rule Boiler too hot")).to_have_count(0)
         await expect(rules.locator("button, input, select")).to_have_count(0)  # no Delete, no form, no limits rule
         await expect(page.get_by_role("link", name="Activity", exact=True)).to_have_count(0)
         await fits_a_phone(page)

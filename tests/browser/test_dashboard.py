@@ -342,6 +342,10 @@ async def test_history_charts_shade_past_experiments_draw_thresholds_and_answer_
         await page.get_by_role("button", name="Zoom in").click()
         await page.wait_for_function("() => { const f = document.querySelector('[data-chart=\"evt_temp01\"]');"
                                      f" return f.dataset.to - f.dataset.from === {day // 2}; }}")
+        # On a phone the history's controls wrap: nothing scrolls sideways.
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await expect(page.get_by_role("button", name="Later")).to_be_visible()
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 @pytest.mark.gen_test(timeout=60)

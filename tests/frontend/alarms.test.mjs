@@ -4,7 +4,7 @@ import { effectScope } from "vue";
 
 import {
   activeByEvent, alarmMark, alarmOfFrame, applyAlarm, bannerText, countBySeverity, failureText, fromAnswer, isOpen,
-  raisedAnnouncement, rangeWithLines, ruleBody, rulesByEvent, thresholdLines, worstSeverity,
+  raisedAnnouncement, rangeWithLines, ruleBody, ruleForm, rulesByEvent, thresholdLines, worstSeverity,
 } from "../../static/alarms.js";
 import { useRealtimeDatapoints } from "../../static/realtime.js";
 import { ENV, enableTimers, fakeServer, fakeWebSocket, settle } from "./fakes.mjs";
@@ -169,6 +169,37 @@ describe("the rule form", () => {
     assert.equal(ruleBody("evt_a", form({ condition: "no_data", seconds: 0 })).problem,
       "Enter how many seconds without data raise the alarm.");
     assert.equal(ruleBody("evt_a", form({ threshold: 1, for: -1 })).problem, "Enter a duration of 0 or more.");
+  });
+
+  test("a new rule's form is blank, above and warning", () => {
+    assert.deepEqual(ruleForm(), form({ name: "" }));
+  });
+
+  test("a rule to edit fills the form as text, and sending it back gives the same rule", () => {
+    // As GET /rules lists them: numbers the condition does not take are null; no_data's are in seconds.
+    const listed = (fields) => ({ rule_id: "rul_1", name: "Hot", event_public_id: "evt_a", threshold: null, low: null,
+                                  high: null, for: 0, hysteresis: 0, severity: "warning", description: "…",
+                                  ...fields });
+    const above = listed({ condition: "above", threshold: 80, for: 10, hysteresis: 0.5, severity: "critical" });
+    assert.deepEqual(ruleForm(above),
+      form({ threshold: "80", for: "10", hysteresis: "0.5", severity: "critical" }));
+    assert.deepEqual(ruleBody("evt_a", ruleForm(above)).body,
+      { name: "Hot", event_public_id: "evt_a", condition: "above", severity: "critical", threshold: 80, for: 10,
+        hysteresis: 0.5 });
+
+    const inside = listed({ condition: "inside", low: -1e-3, high: 100 });
+    assert.deepEqual(ruleForm(inside), form({ condition: "inside", low: "-0.001", high: "100", for: "0",
+                                              hysteresis: "0" }));
+    assert.deepEqual(ruleBody("evt_a", ruleForm(inside)).body,
+      { name: "Hot", event_public_id: "evt_a", condition: "inside", severity: "warning", low: -0.001, high: 100,
+        for: 0, hysteresis: 0 });
+
+    const silent = listed({ condition: "no_data", seconds: 120 });
+    delete silent.threshold;
+    assert.deepEqual(ruleForm(silent), form({ condition: "no_data", seconds: "120", for: "0", hysteresis: "0" }));
+    assert.deepEqual(ruleBody("evt_a", ruleForm(silent)).body,
+      { name: "Hot", event_public_id: "evt_a", condition: "no_data", severity: "warning", seconds: 120, for: 0,
+        hysteresis: 0 });
   });
 
   test("a refusal names its fields' reasons", () => {

@@ -297,8 +297,8 @@ async def test_a_delivery_is_checked_where_it_connects_so_a_webhook_that_now_lea
             assert status == 200
             return log["deliveries"]
 
-        async def attempted() -> bool:
-            return any(delivery["attempts"] for delivery in await deliveries())
+        async def attempted() -> bool:  # and recorded: a claim counts the attempt before it is made
+            return any(delivery["attempt_codes"] for delivery in await deliveries())
 
         await server.wait_for(attempted)
         [delivery] = await deliveries()
