@@ -13,6 +13,7 @@ import jinja2
 
 from conf.profiles import NGINX_UNSAFE, SYSTEMD_UNSAFE, SYSTEMD_UNSAFE_PATH, Profile
 from conf.settings import API_PAGE_LIMIT, ROOT, Settings, SettingsError
+from models.activity import ACTIONS
 from models.events import EVENT_TYPES
 from models.roles import EDITORS, USER_ROLES
 from models.users import MIN_PASSWORD
@@ -93,6 +94,7 @@ def frontend_env(settings: Settings, origin: str) -> dict[str, Any]:
         "userRoles": list(USER_ROLES),
         "eventTypes": list(EVENT_TYPES),
         "minPassword": MIN_PASSWORD,
+        "activityActions": list(ACTIONS),
     }
 
 

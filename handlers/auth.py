@@ -63,8 +63,8 @@ class RenewHandler(ApiHandler):
 
 
 class PreferencesHandler(ApiHandler):
-    """What the dashboard remembers for a user (which events are charted, which overlaid), on the server,
-    so it follows them to any browser. A JSON object of the dashboard's making."""
+    """What the pages remember for a user (the dashboard's charts, the Datapoints page's time zone), on the
+    server, so it follows them to any browser. A JSON object of the pages' making, a key per page."""
 
     @allow(*USER_ROLES)
     async def get(self) -> None:

@@ -14,23 +14,22 @@ MAX_NAME = 200
 class ExperimentsHandler(ApiHandler):
     @allow(*READERS)
     async def get(self) -> None:
-        """A page of the list (`limit`, `before`, `running`), or with `from` and `to` those that ran in that span."""
+        """A page of the list (`before`, `running`), or with `from` and `to` the experiments that ran then."""
+        limit = self.int_argument("limit", experiments.LISTED, 1, experiments.MAX_LISTED)
+        running_only, before = self.bool_argument("running"), self.get_query_argument("before", None)
         start, end = self.time_argument("from"), self.time_argument("to")
         if start is None and end is None:
-            self.write_json(await self._page())
+            try:
+                page, next_before = await experiments.list_experiments(self.db, running_only, limit, before)
+            except experiments.UnknownExperiment:
+                raise ApiError(400, "invalid before", {"before": "the next_before of a page"}) from None
+            self.write_json({"data": page, "next_before": next_before})
             return
         if start is None or end is None or start >= end:
             raise ApiError(400, "invalid span", {"from": "with to, and before it"})
-        self.write_json({"data": await experiments.experiments_during(self.db, start, end)})
-
-    async def _page(self) -> dict[str, Any]:
-        limit = self.int_argument("limit", experiments.LISTED, 1, experiments.MAX_LISTED)
-        try:
-            page, next_before = await experiments.list_experiments(
-                self.db, self.bool_argument("running"), limit, self.get_query_argument("before", None))
-        except experiments.UnknownExperiment:
-            raise ApiError(400, "invalid before", {"before": "the next_before of a page"}) from None
-        return {"data": page, "next_before": next_before}
+        if running_only or before is not None:
+            raise ApiError(400, "invalid span", {"from": "not with running or before"})
+        self.write_json({"data": await experiments.experiments_during(self.db, start, end, limit)})
 
     @allow(*EDITORS)
     async def post(self) -> None:

@@ -73,20 +73,19 @@ async def list_experiments(db: momoko.Pool, running_only: bool = False, limit: i
     return page, page[-1]["public_id"] if len(rows) > limit else None
 
 
-SPAN_EXPERIMENTS = 500  # a chart is some 600 px wide: more than this in one span could not be told apart
-
-
-async def experiments_during(db: momoko.Pool, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """The experiments that ran at some time in [start, end), newest first, without reading counts.
+async def experiments_during(db: momoko.Pool, start: datetime, end: datetime, limit: int = LISTED,
+                             ) -> list[dict[str, Any]]:
+    """The newest `limit` experiments that ran at some time in [start, end), newest first, without reading counts.
 
     Experiments never overlap (one runs at a time), so besides those started in the span only the last one
     started before it can reach into it: two index range scans, bounded by what they return."""
     cursor = await db.execute(
         f"(SELECT {_COLUMNS} FROM experiments WHERE started_at >= %(start)s AND started_at < %(end)s"
-        f" ORDER BY started_at DESC LIMIT {SPAN_EXPERIMENTS}) UNION ALL"
+        " ORDER BY started_at DESC LIMIT %(limit)s) UNION ALL"
         f" (SELECT {_COLUMNS} FROM experiments WHERE started_at < %(start)s ORDER BY started_at DESC LIMIT 1)",
-        {"start": start, "end": end}, cursor_factory=RealDictCursor)
-    return [_shown(row) for row in cursor.fetchall() if row["stopped_at"] is None or row["stopped_at"] > start]
+        {"start": start, "end": end, "limit": limit}, cursor_factory=RealDictCursor)
+    ran = [_shown(row) for row in cursor.fetchall() if row["stopped_at"] is None or row["stopped_at"] > start]
+    return ran[:limit]
 
 
 async def get_experiment(db: momoko.Pool, public_id: str) -> dict[str, Any] | None:

@@ -8,11 +8,22 @@ const SAVE_AFTER_MS = 400;  // a burst of clicks is saved once
 
 let stored = {};  // the object as last read or written
 let timer = null;
-let unsaved = false;
+let waiting = null;  // while a change waits to be sent: the onError of its savePreferences
 let saving = Promise.resolve();
+
+function send() {
+  clearTimeout(timer);
+  const body = stored;
+  const onError = waiting;
+  waiting = null;
+  saving = saving.then(() => api("PUT", "/auth/preferences", body)).then(() => onError(null), onError);
+}
 
 /** The preferences under `key` (an object, {} if none), read from the server each time a view opens. */
 export async function loadPreferences(key) {
+  // Another view's change of a moment ago goes first: read before it, it would be lost at this view's next save.
+  if (waiting) send();
+  await saving;
   try {
     stored = (await api("GET", "/auth/preferences")) ?? {};
   } catch (failure) {
@@ -26,21 +37,17 @@ export async function loadPreferences(key) {
 /** Keeps `value` under `key`, a moment later (a burst of changes is one request); `onError` hears of a failure. */
 export function savePreferences(key, value, onError = () => {}) {
   stored = { ...stored, [key]: value };
-  unsaved = true;
+  waiting = onError;
   clearTimeout(timer);
-  timer = setTimeout(() => {
-    const body = stored;
-    unsaved = false;
-    saving = saving.then(() => api("PUT", "/auth/preferences", body)).then(() => onError(null), onError);
-  }, SAVE_AFTER_MS);
+  timer = setTimeout(send, SAVE_AFTER_MS);
 }
 
 // A change made just before the tab closes is still sent: a request marked keepalive outlives the page.
 if (typeof addEventListener === "function") {
   addEventListener("pagehide", () => {
-    if (!unsaved || !session.token) return;
+    if (!waiting || !session.token) return;
     clearTimeout(timer);
-    unsaved = false;
+    waiting = null;
     fetch(`${env.apiBaseUrl}/auth/preferences`, {
       method: "PUT", keepalive: true, body: JSON.stringify(stored),
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${session.token}` },

@@ -2,21 +2,12 @@
 // live in the address (#/activity?subject=alm_1), so an alarm can link to its own entries and Back works.
 import { computed, onBeforeUnmount, onMounted, reactive, ref } from "vue";
 import { api, query } from "../api.js";
+import env from "../env.js";
 import { formatTime } from "../format.js";
 
 const ROUTE = "#/activity";
 const PAGE_SIZE = 50;
 const FILTERS = ["actor", "action", "subject"];
-// What the server records (models/activity.py ACTIONS): it refuses a filter by any other.
-const ACTIONS = [
-  "experiment.started", "experiment.stopped", "experiment.renamed", "experiment.deleted",
-  "rule.created", "rule.updated", "rule.deleted",
-  "webhook.created", "webhook.updated", "webhook.deleted",
-  "alarm.acknowledged",
-  "controller.registered", "controller.revoked",
-  "user.added",
-  "command.sent",
-];
 
 function filtersInAddress() {
   const params = new URLSearchParams(location.hash.split("?")[1] ?? "");
@@ -85,7 +76,7 @@ export default {
 
     const subjectLink = (subject) => `${ROUTE}${query({ subject })}`;
     return { form, page, hasNext, filterText, error, busy, load, apply, clear, subjectLink, detailsText,
-             formatTime, ACTIONS };
+             formatTime, actions: env.activityActions };
   },
   // The table's roles are spelled out: some browsers drop a table's semantics once CSS stacks its rows.
   template: `
@@ -95,7 +86,7 @@ export default {
         <label>Action
           <select v-model="form.action">
             <option value="">any</option>
-            <option v-for="action in ACTIONS" :key="action" :value="action">{{ action }}</option>
+            <option v-for="action in actions" :key="action" :value="action">{{ action }}</option>
           </select>
         </label>
         <label>Subject <input v-model="form.subject" autocomplete="off" placeholder="alm_…, rul_…, evt_…"></label>

@@ -143,7 +143,7 @@ export default {
       try {
         const during = { from: new Date(span.from).toISOString(), to: new Date(span.to).toISOString() };
         const [buckets, ran] = await Promise.all([seriesOf(events.value.map((event) => event.public_id), during),
-                                                  api("GET", "/experiments" + query(during))]);
+                                                  api("GET", "/experiments" + query({ ...during, limit: 500 }))]);
         if (mine === asked) Object.assign(history, { buckets, experiments: ran.data });
       } catch (failure) {
         history.error = `Could not load history: ${failure.message}`;

@@ -1,11 +1,12 @@
 // Stored datapoints: a filterable, paginated table (events by name and unit, times to the millisecond in the
-// browser's time zone or, at a click, in UTC), and each experiment's CSV export.
+// browser's time zone or, at a click, in UTC, a choice kept per user), and each experiment's CSV export.
 import { computed, onMounted, reactive, ref } from "vue";
 import { api, download, query } from "../api.js";
 import { formatTime, formatValue } from "../format.js";
+import { loadPreferences, savePreferences } from "../preferences.js";
 import { formatTimestamp, localZone } from "../timestamps.js";
 
-const UTC_KEY = "webmacs.datapointsUtc";
+const PREFERENCES_KEY = "datapoints";  // this view's entry in the user's preferences: { utc: true } or { utc: false }
 
 const PAGE_SIZES = [25, 100, 500];
 
@@ -24,13 +25,25 @@ export default {
     const units = computed(() => Object.fromEntries(events.value.map((event) => [event.public_id, event.unit])));
     const nameOf = (id) => byId.value.get(id)?.name ?? id;
     const experimentName = (id) => experiments.value.find((experiment) => experiment.public_id === id)?.name ?? id;
-    // The time zone the table speaks, remembered in this browser (it is the browser's zone that differs).
-    const utc = ref(localStorage.getItem(UTC_KEY) === "1");
-    const zone = computed(() => (utc.value ? "UTC" : localZone()));
+    // The time zone the table speaks, the user's choice from the server: null until it is read, and the rows
+    // wait for it, so no time is ever shown in the other zone first.
+    const utc = ref(null);
+    const zone = computed(() => (utc.value === null ? null : utc.value ? "UTC" : localZone()));
     const timeOf = (timestamp) => formatTimestamp(timestamp, utc.value ? "UTC" : undefined);
+    const zoneError = ref(null);
+    async function readZone() {
+      try {
+        utc.value = (await loadPreferences(PREFERENCES_KEY)).utc === true;
+      } catch (failure) {
+        utc.value = false;
+        zoneError.value = `Could not read your time zone choice: ${failure.message}`;
+      }
+    }
     function setUtc(value) {
       utc.value = value;
-      localStorage.setItem(UTC_KEY, value ? "1" : "0");
+      savePreferences(PREFERENCES_KEY, { utc: value }, (failure) => {
+        zoneError.value = failure && `Could not save your time zone choice: ${failure.message}`;
+      });
     }
     const pages = computed(() => Math.max(1, Math.ceil(page.total / filters.pageSize)));
     const hasNext = computed(() => Boolean(page.keysets[page.number]));
@@ -72,12 +85,16 @@ export default {
     }
 
     onMounted(async () => {
+      const zoneRead = readZone();  // alongside the lists
       try {
-        [events.value, experiments.value] = (await Promise.all([api("GET", "/events"), api("GET", "/experiments")]))
+        // The newest 500 experiments name the filter's choices and the rows (an older one's rows show its id).
+        const newest = api("GET", "/experiments" + query({ limit: 500 }));
+        [events.value, experiments.value] = (await Promise.all([api("GET", "/events"), newest]))
           .map((answer) => answer.data);
       } catch (failure) {
         error.value = failure.message;
       }
+      await zoneRead;
       await load(1);
     });
     async function exportSelection() {
@@ -89,7 +106,7 @@ export default {
       }
     }
     return { events, experiments, filters, page, pages, hasNext, units, error, busy, load, exportCsv, exportSelection,
-             formatTime, formatValue, PAGE_SIZES, nameOf, experimentName, utc, zone, timeOf, setUtc };
+             formatTime, formatValue, PAGE_SIZES, nameOf, experimentName, utc, zone, timeOf, setUtc, zoneError };
   },
   template: `
     <main class="datapoints">
@@ -111,14 +128,15 @@ export default {
           <select v-model.number="filters.pageSize"><option v-for="size in PAGE_SIZES" :key="size">{{ size }}</option></select>
         </label>
         <button :disabled="busy">Apply</button>
-        <label class="utc-toggle"><input type="checkbox" :checked="utc" @change="setUtc($event.target.checked)">
-          Times in UTC</label>
+        <label class="utc-toggle"><input type="checkbox" :checked="utc === true" :disabled="utc === null"
+          @change="setUtc($event.target.checked)"> Times in UTC</label>
       </form>
       <p v-if="error" class="error" role="alert">{{ error }}</p>
+      <p v-if="zoneError" class="error" role="alert">{{ zoneError }}</p>
       <div class="table-scroll" tabindex="0" role="region" aria-label="Datapoints">
       <table class="panel datapoint-table">
-        <thead><tr><th data-testid="time-heading">Time ({{ zone }})</th><th>Event</th><th class="number">Value</th>
-          <th>Experiment</th><th>Stored by</th><th>Id</th></tr></thead>
+        <thead><tr><th data-testid="time-heading">Time<template v-if="zone"> ({{ zone }})</template></th>
+          <th>Event</th><th class="number">Value</th><th>Experiment</th><th>Stored by</th><th>Id</th></tr></thead>
         <tbody>
           <tr v-for="row in page.rows" :key="row.public_id">
             <td class="time" data-testid="time"><time :datetime="row.timestamp">{{ timeOf(row.timestamp) }}</time></td>

@@ -35,6 +35,13 @@ async def sign_in(page: Page, base_url: str, email: str = "op@lab.example") -> N
     await page.get_by_role("button", name="Sign in").click()
 
 
+def saved_preferences(server, email: str) -> dict:
+    """The user's preferences as the server stored them ({} if none)."""
+    with server.sql.cursor() as cur:
+        cur.execute("SELECT preferences FROM users WHERE email = %s", (email,))
+        return cur.fetchone()[0] or {}
+
+
 async def save_screenshot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name

@@ -345,7 +345,8 @@ async def test_history_charts_shade_past_experiments_draw_thresholds_and_answer_
         # On a phone the history's controls wrap: nothing scrolls sideways.
         await page.set_viewport_size({"width": 390, "height": 844})
         await expect(page.get_by_role("button", name="Later")).to_be_visible()
-        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        # (the charts follow the new width a frame later, when their ResizeObserver hears of it)
+        await page.wait_for_function("document.documentElement.scrollWidth <= 390")
 
 
 @pytest.mark.gen_test(timeout=60)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from models.activity import ACTIONS
+from models.events import EVENT_TYPES
+from models.roles import USER_ROLES
+from models.users import MIN_PASSWORD
 from tests.helpers import env_of, run_app
 
 
@@ -19,6 +23,16 @@ def test_renders_urls_and_client_timings_from_the_settings(tmp_path):
     assert (env["heartbeatIntervalMs"], env["reconnectBaseMs"], env["reconnectCapMs"], env["pollIntervalMs"]) \
         == (20000, 500, 4000, 3000)
     assert env["reconnectAttempts"] == 3
+
+
+def test_the_env_carries_the_servers_own_lists_so_forms_offer_what_the_api_accepts(tmp_path):
+    result = run_app("render", "frontend-env", "-o", "-",
+                     env={"PUBLIC_URL": "http://lab.local", "WEBMACS_VAR_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    env = env_of(result.stdout)
+    assert env["activityActions"] == list(ACTIONS)
+    assert (env["userRoles"], env["eventTypes"], env["minPassword"]) == (list(USER_ROLES), list(EVENT_TYPES),
+                                                                         MIN_PASSWORD)
 
 
 def test_a_profile_feeds_the_env_and_the_environment_overrides_it(tmp_path):

@@ -117,8 +117,12 @@ async def test_a_span_lists_the_experiments_that_ran_in_it(server):
     assert await during("2026-01-01T10:45:00Z", "2026-01-01T10:50:00Z") == []  # between two
     assert await during("2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z") == ["exp_now"]  # still running
     assert await during("2025-12-01T00:00:00Z", "2026-01-01T08:00:00Z") == []  # ends where the first starts
+    status, body = await server.api("GET", "/experiments?from=2026-01-01T00:00:00Z&to=2026-01-03T00:00:00Z&limit=2",
+                                    token=viewer)
+    assert [experiment["public_id"] for experiment in body["data"]] == ["exp_now", "exp_late"]  # the newest two
     for bad in ("from=2026-01-01T10:00:00Z", "from=2026-01-01T10:00:00Z&to=2026-01-01T09:00:00Z",
-                "from=yesterday&to=2026-01-01T09:00:00Z"):
+                "from=yesterday&to=2026-01-01T09:00:00Z", "from=2026-01-01T10:00:00Z&to=2026-01-02T00:00:00Z&limit=0",
+                "from=2026-01-01T10:00:00Z&to=2026-01-02T00:00:00Z&running=true"):
         status, body = await server.api("GET", f"/experiments?{bad}", token=viewer)
         assert status == 400 and body["error"]["message"].startswith("invalid"), (bad, body)
 
