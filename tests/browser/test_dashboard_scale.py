@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.helpers import browser_page, save_screenshot, sign_in
+from tests.browser.helpers import browser_page, save_screenshot, saved_preferences, sign_in
 
 ADMIN = "admin@lab.example"
 GROUPS = ["Reactor", "Utilities", "Cooling", "Power", "Vacuum"]
@@ -56,9 +56,7 @@ def charts(page: Page):
 
 
 def saved_layout(server) -> dict:
-    with server.sql.cursor() as cur:
-        cur.execute("SELECT preferences FROM users WHERE email = %s", (ADMIN,))
-        return (cur.fetchone()[0] or {}).get("dashboard", {})
+    return saved_preferences(server, ADMIN).get("dashboard", {})
 
 
 async def colours_drawn(page: Page, chart_selector: str) -> list[int]:
