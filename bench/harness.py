@@ -135,13 +135,19 @@ class Server:
         """For the HTTP API, which wants a signed-in role."""
         return self.app_command("token", "--role", "admin", "--subject", "bench@local")
 
-    def create_rules(self, count: int, events: list[str]) -> None:
+    def create_rules(self, count: int, events: list[str], firing: bool = False) -> None:
         """`count` alarm rules spread over the events, of every condition, none of which the bench's readings
-        (values around 1.7e9, the time they were made) meet: what a plant's rules do nearly all the time."""
+        (values around 1.7e9, the time they were made) meet: what a plant's rules do nearly all the time.
+        `firing`: every reading meets every rule instead (an alarm storm: each alarm raised at the first
+        reading, then active, every later reading counted against it)."""
         token = self.admin_token()
-        shapes = ({"condition": "above", "threshold": 1e12}, {"condition": "below", "threshold": 0},
-                  {"condition": "outside", "low": 0, "high": 1e12}, {"condition": "inside", "low": -2, "high": -1},
-                  {"condition": "no_data", "seconds": 3600})
+        shapes: tuple[dict[str, object], ...] = (
+            {"condition": "above", "threshold": 1e12}, {"condition": "below", "threshold": 0},
+            {"condition": "outside", "low": 0, "high": 1e12}, {"condition": "inside", "low": -2, "high": -1},
+            {"condition": "no_data", "seconds": 3600})
+        if firing:
+            shapes = ({"condition": "above", "threshold": 0}, {"condition": "below", "threshold": 1e12},
+                      {"condition": "outside", "low": -2, "high": -1}, {"condition": "inside", "low": 0, "high": 1e12})
         for n in range(count):
             body = {"name": f"bench rule {n}", "event_public_id": events[n % len(events)], **shapes[n % len(shapes)]}
             request = urllib.request.Request(self.url + "/api/v1/rules", data=json.dumps(body).encode(),

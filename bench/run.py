@@ -75,7 +75,7 @@ def run_scenario(name: str, options: Options, args: argparse.Namespace, server_e
     try:
         server.create_events(options.events)
         if args.rules:
-            server.create_rules(args.rules, options.events)
+            server.create_rules(args.rules, options.events, firing=args.firing)
         options.token = args.token or server.controller_token(registered=args.registered_controller)
         options.sessions = args.sessions
         started = time.time()
@@ -97,7 +97,8 @@ def describe_setup(server: Server, options: Options, args: argparse.Namespace) -
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "note": "server, PostgreSQL and load generators share this machine's cores",
-        "events": len(options.events), "rules": args.rules, "seconds": options.seconds, "warmup": options.warmup,
+        "events": len(options.events), "rules": args.rules, "firing": args.firing,
+        "seconds": options.seconds, "warmup": options.warmup,
         "client_procs": options.client_procs, "subscriber_procs": options.subscriber_procs,
     }
 
@@ -347,6 +348,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", type=int, default=0,
                    help="alarm rules to create over the events before measuring (none of which fires); needs a "
                         "version with rules")
+    p.add_argument("--firing", action="store_true",
+                   help="with --rules: every reading meets every rule (an alarm storm: all alarms active throughout)")
     p.add_argument("--var-dir", type=Path, help="WEBMACS_VAR_DIR for the started server (default: a fresh temp dir)")
     p.add_argument("--app-dir", type=Path, default=ROOT,
                    help="run app.py from this directory, e.g. an exported older commit (default: this checkout)")

@@ -4,7 +4,9 @@ commits, and silences are checked once a second.
 Each process evaluates the readings it stored; the database makes an alarm once (one active alarm per
 rule, 0010_alarms.sql), so several processes raise it once, and tells every process of each change,
 which keeps their view of what is active the same. Nearly every reading is skipped by one comparison:
-each event keeps the band of values that change nothing about any of its rules.
+each event keeps the band of values that change nothing about any of its rules. In an alarm storm, when
+its readings go on meeting its active rules, a second band makes each one a count: only a reading outside
+both is checked rule by rule.
 """
 
 from __future__ import annotations
@@ -50,21 +52,34 @@ class _State:
 
 @dataclass
 class _Watch:
-    """One event's rules, and the band of values that changes nothing about any of them."""
+    """One event's rules; the band of values that changes nothing about any of them; and the band in which a
+    value only counts again against each active alarm (it meets every active rule, and leaves the others be),
+    with the readings so counted since they were last added to the alarms' counts."""
 
     states: list[_State] = field(default_factory=list)
     low: float = -INF
     high: float = INF
+    counting_low: float = INF
+    counting_high: float = -INF
+    counted: int = 0
+    counted_last: tuple[float, str] | None = None  # the last of them: value, timestamp
 
     def settle(self) -> None:
         low, high = -INF, INF
+        counting_low, counting_high = -INF, INF
         for state in self.states:
             if state.holding_since is not None:
                 low, high = INF, -INF  # every reading decides whether it still holds
+                counting_low, counting_high = INF, -INF
                 break
             quiet_low, quiet_high = state.rule.quiet(state.active, state.last)
             low, high = max(low, quiet_low), min(high, quiet_high)
+            meeting_low, meeting_high = state.rule.meeting(state.last) if state.active else (quiet_low, quiet_high)
+            counting_low, counting_high = max(counting_low, meeting_low), min(counting_high, meeting_high)
+        if not any(state.active for state in self.states):
+            counting_low, counting_high = INF, -INF  # nothing to count: the quiet band says it all
         self.low, self.high = low, high
+        self.counting_low, self.counting_high = counting_low, counting_high
 
 
 class AlarmEvaluator:
@@ -112,10 +127,28 @@ class AlarmEvaluator:
             return
         for datapoint in datapoints:
             watch = watches.get(datapoint["event_public_id"])
-            if watch is not None and not watch.low <= datapoint["value"] <= watch.high:
+            if watch is None or watch.low <= datapoint["value"] <= watch.high:
+                continue
+            if watch.counting_low <= datapoint["value"] <= watch.counting_high:
+                watch.counted += 1
+                watch.counted_last = (datapoint["value"], datapoint["timestamp"])
+            else:
                 self._evaluate(watch, datapoint)
 
+    def _add_counted(self, watch: _Watch) -> None:
+        """The readings the watch only counted, added to its active alarms' repeats (and its rules' last value)."""
+        if not watch.counted or watch.counted_last is None:
+            return
+        value, at = watch.counted_last
+        for state in watch.states:
+            if state.active:
+                _, _, count = self._repeats.get(state.rule.id, (0.0, None, 0))
+                self._repeats[state.rule.id] = (value, at, count + watch.counted)
+            state.last, state.last_at = value, at
+        watch.counted, watch.counted_last = 0, None
+
     def _evaluate(self, watch: _Watch, datapoint: dict[str, Any]) -> None:
+        self._add_counted(watch)  # first: this reading may clear an alarm those readings count against
         value, at = datapoint["value"], datapoint["timestamp"]
         for state in watch.states:
             rule = state.rule
@@ -193,6 +226,8 @@ class AlarmEvaluator:
 
     async def _flush_repeats(self) -> None:
         """Through the queue of writes, after the raise they count against."""
+        for watch in self._watches.values():
+            self._add_counted(watch)
         if self._repeats:
             repeats, self._repeats = self._repeats, {}
             self._queue(functools.partial(alarms.count_repeats, self._db, repeats))
@@ -211,6 +246,7 @@ class AlarmEvaluator:
         alarm = change["alarm"]
         state = self._by_public_id.get(alarm["rule_id"])
         if state is not None and change["kind"] in ("alarm.raised", "alarm.cleared"):
+            self._add_counted(self._watches[state.rule.event_public_id])  # counted while it was as it was
             state.active = alarm["state"] == "active"
             state.holding_since = None
             self._watches[state.rule.event_public_id].settle()
@@ -234,6 +270,8 @@ class AlarmEvaluator:
         """Every rule from the database; what is known of a rule that did not change is kept."""
         compiled = await rules.compiled(self._db)
         active = await alarms.active_rule_ids(self._db)
+        for watch in self._watches.values():
+            self._add_counted(watch)  # against the rules as they were
         states: dict[int, _State] = {}
         watches: dict[str, _Watch] = {}
         for rule in compiled:

@@ -97,6 +97,20 @@ class Rule:
             return t, math.nextafter(t + band, -INF)
         return INF, -INF  # outside and inside: their bands are two intervals
 
+    def meeting(self, last: float | None) -> tuple[float, float]:
+        """A closed interval of values that meet the condition: for outside, those on the side `last` was on;
+        (INF, -INF) for no_data, which no reading meets."""
+        t, low, high, condition = self.threshold, self.low, self.high, self.condition
+        if condition == "above":
+            return math.nextafter(t, INF), INF
+        if condition == "below":
+            return -INF, math.nextafter(t, -INF)
+        if condition == "inside":
+            return low, high
+        if condition == "outside" and last is not None:
+            return (math.nextafter(high, INF), INF) if last > high else (-INF, math.nextafter(low, -INF))
+        return INF, -INF
+
     def describe(self) -> str:
         return describe(self.condition, self.threshold, self.low, self.high, self.for_seconds)
 

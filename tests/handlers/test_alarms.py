@@ -103,6 +103,28 @@ async def test_a_spike_inside_a_batch_of_500_raises_one_alarm_and_one_signed_web
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_in_an_alarm_storm_every_reading_is_counted_against_each_alarm_it_meets(server):
+    above = await add_rule(server, hysteresis=5)
+    inside = await add_rule(server, name="In the hot range", condition="inside", low=60, high=100)
+    outside = await add_rule(server, name="Outside its limits", condition="outside", low=0, high=65)
+    await add_rule(server, name="Frozen", condition="below", threshold=0)  # never met
+    controller = await server.connect_controller()
+    for seq in (1, 2):  # 1,000 readings from 70 to 79: each meets the first three rules
+        await send(controller, seq, readings(*(70.0 + n % 10 for n in range(500)), start=seq * 10))
+    await send(controller, 3, readings(55.0, 47.0, 44.0, start=30))  # then back, step by step
+
+    async def settled() -> bool:
+        return len(await alarms_of(server, "?state=cleared")) == 3
+    await server.wait_for(settled, timeout=5)
+    counted = {alarm["rule_id"]: (alarm["count"], alarm["last_value"]) for alarm in await alarms_of(server)}
+    assert counted == {
+        above["rule_id"]: (1001, 44.0),  # 55 still met it; 47 hovered in its hysteresis; 44 cleared it
+        inside["rule_id"]: (1000, 55.0),  # 55 cleared the other two
+        outside["rule_id"]: (1000, 55.0),
+    }
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_for_delays_an_alarm_and_a_shorter_blip_never_fires(server):
     await add_rule(server, **{"for": 1})
     controller = await server.connect_controller()
