@@ -20,11 +20,36 @@ from tests.helpers import TEST_SECRET, Server
 ROOT = Path(__file__).resolve().parent.parent
 
 
+TEST_RUNS_LOCK = 0x57454254  # the advisory lock key (with a run's slot) that keeps concurrent runs apart
+
+
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    """A fresh `<name>_test` database on DATABASE_URL's server, or on the embedded one."""
+def run_slot() -> Iterator[tuple[str, str]]:
+    """(server URL, suffix) for this test run: "" for the first run on the server, "_2", "_3"... for runs beside it
+    (a developer's and a helper's at once), held by a session-level advisory lock until the run ends, so two
+    runs never share, and so never empty or recreate, each other's databases. They still share the server's
+    transaction ids: a test of the ids' order can see the other run's transactions (run such tests alone)."""
     server_url = os.environ.get("DATABASE_URL") or database.resolve_url("", ROOT / "var")
-    name = (psycopg2.extensions.parse_dsn(server_url).get("dbname") or "webmacs") + "_test"
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for slot in range(1, 100):
+                cur.execute("SELECT pg_try_advisory_lock(%s, %s)", (TEST_RUNS_LOCK, slot))
+                if cur.fetchone() == (True,):
+                    yield server_url, "" if slot == 1 else f"_{slot}"
+                    return
+        raise RuntimeError("99 test runs on this server at once")
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(run_slot: tuple[str, str]) -> str:
+    """A fresh `<name>_test` database on DATABASE_URL's server, or on the embedded one (`<name>_test_2` and on
+    while other runs are using it)."""
+    server_url, suffix = run_slot
+    name = (psycopg2.extensions.parse_dsn(server_url).get("dbname") or "webmacs") + "_test" + suffix
     database.ensure_database(server_url, name, recreate=True)
     url = database.with_database(server_url, name)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 import psycopg2
 import pytest
@@ -11,9 +12,13 @@ from models import database, datapoints
 from models.readings import Reading
 
 
+def scratch_name(database_url: str, purpose: str) -> str:
+    """A scratch database beside this run's test database, so a run beside this one has its own."""
+    return f"{urlsplit(database_url).path.lstrip('/')}_{purpose}"
+
 @pytest.mark.gen_test
 async def test_migrations_are_applied_once_even_by_concurrent_servers(database_url):
-    name = "webmacs_migrate_test"
+    name = scratch_name(database_url, "migrate")
     admin_url = database.with_database(database_url, "postgres")
     database.ensure_database(admin_url, name, recreate=True)
     url = database.with_database(database_url, name)
@@ -31,7 +36,7 @@ async def test_migrations_are_applied_once_even_by_concurrent_servers(database_u
 @pytest.mark.gen_test
 async def test_upgrading_to_transaction_ordered_ids_keeps_every_id_and_stores_new_datapoints_after_them(
         database_url):
-    name = "webmacs_upgrade_test"
+    name = scratch_name(database_url, "upgrade")
     database.ensure_database(database.with_database(database_url, "postgres"), name, recreate=True)
     url = database.with_database(database_url, name)
     pool = await database.connect_pool(url, 1)
