@@ -14,8 +14,9 @@ import { chartColours, faded, timeAxis, valueAxis } from "./chartStyle.js";
 import { zoomedSpan } from "./RangePicker.js";
 
 const SCALES = ["y", "y2"];
-// The legend (the values under the cursor) sits below the plot, inside the same box.
-const LEGEND_HEIGHT = 32;
+// The plot's height in px; the legend (the values under the cursor) follows below it, in as many lines as the
+// chart's width needs, and the box grows to hold them.
+const PLOT_HEIGHT = 192;
 
 function shown(unit, digits = null) {
   const suffix = unit ? ` ${unit}` : "";
@@ -66,7 +67,7 @@ export default {
       const [low, high] = rangeWithLines(min, max, lines.value.filter((line) => line.scale === scale));
       return low === null ? [null, null] : uPlot.rangeNum(low, high, 0.1, true);
     };
-    const size = () => ({ width: container.value.clientWidth, height: container.value.clientHeight - LEGEND_HEIGHT });
+    const size = () => ({ width: container.value.clientWidth, height: PLOT_HEIGHT });
 
     function options() {
       const base = {
@@ -140,7 +141,11 @@ export default {
       const next = cursorStep(event.key, index, times.length);
       if (next === null) return;
       event.preventDefault();
-      plot.setCursor({ left: plot.valToPos(times[next], "x"), top: plot.bbox.height / uPlot.pxRatio / 2 });
+      // Where the average (the first line, overlaid) is then, so the crosshair meets it, not a line of its own.
+      const line = single ? 3 : plot.series.findIndex((series, at) => at > 0 && plot.data[at][next] != null);
+      const top = line > 0 && plot.data[line][next] != null
+        ? plot.valToPos(plot.data[line][next], plot.series[line].scale) : plot.bbox.height / uPlot.pxRatio / 2;
+      plot.setCursor({ left: plot.valToPos(times[next], "x"), top });
       spoken.value = describe(next);
     }
     function onBlur() {
@@ -150,7 +155,10 @@ export default {
 
     onMounted(() => {
       plot = new uPlot(options(), columns(), container.value);
-      resizeObserver = new ResizeObserver(() => plot.setSize(size()));
+      // Only a new width: the box's height follows the legend, which follows the plot.
+      resizeObserver = new ResizeObserver(() => {
+        if (plot.width !== container.value.clientWidth) plot.setSize(size());
+      });
       resizeObserver.observe(container.value);
     });
     watch(() => [props.traces.map((trace) => trace.buckets), props.from, props.to], () => plot?.setData(columns()));
@@ -178,7 +186,7 @@ export default {
         </ul><span v-if="thresholds" class="visually-hidden">; alarm thresholds: {{ thresholds }}</span><span
           v-if="ran" class="visually-hidden">; {{ ran }}</span>
       </figcaption>
-      <div ref="container" class="plot" tabindex="0" role="group" :aria-label="'Chart of ' +
+      <div ref="container" class="plot history-plot" tabindex="0" role="group" :aria-label="'Chart of ' +
         traces.map((trace) => trace.label).join(' and ') + ': arrow keys read the values, + and - zoom'"
         @keydown="onKey" @blur="onBlur"></div>
       <p class="visually-hidden" role="status">{{ spoken }}</p>
