@@ -5,7 +5,7 @@ sees it, other users do not)."""
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page, Route, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.browser.helpers import browser_page, save_screenshot, saved_preferences, sign_in
 
@@ -92,25 +92,21 @@ async def test_the_utc_choice_follows_the_user_to_another_browser_and_not_to_oth
 @pytest.mark.gen_test(timeout=60)
 async def test_a_choice_the_server_cannot_read_or_save_is_reported_and_times_start_local(server, chromium):
     await store_two_readings(server)
-
-    async def unavailable(route: Route) -> None:
-        await route.fulfill(status=503, json={"error": {"message": "database unavailable"}})
-
     errors: list[str] = []
-    async with browser_page(chromium) as first:
-        assert first.context.browser is not None
-        context = await first.context.browser.new_context(timezone_id="Asia/Tokyo")
-        await context.route("**/api/v1/auth/preferences", unavailable)
-        page = await context.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        await sign_in(page, server.url("", "http"))
-        await page.get_by_role("link", name="Datapoints").click()
-        problem = page.get_by_role("alert").filter(has_text="time zone choice")
-        await expect(problem).to_have_text("Could not read your time zone choice: database unavailable")
-        await expect(page.get_by_test_id("time-heading")).to_have_text("Time (Asia/Tokyo)")
-        await expect(newest_time(page)).to_have_text("2026-11-26 19:00:00.123")
+    # A real failure of the real server: the column the choices live in is gone while the page is used.
+    server.execute("ALTER TABLE users RENAME COLUMN preferences TO preferences_away")
+    try:
+        async with browser_page(chromium) as first:
+            assert first.context.browser is not None
+            page = await datapoints_in_tokyo(first.context.browser, server, errors)
+            problem = page.get_by_role("alert").filter(has_text="time zone choice")
+            await expect(problem).to_have_text("Could not read your time zone choice: Internal Server Error")
+            await expect(page.get_by_test_id("time-heading")).to_have_text("Time (Asia/Tokyo)")
+            await expect(newest_time(page)).to_have_text("2026-11-26 19:00:00.123")
 
-        await page.get_by_role("checkbox", name="Times in UTC").check()
-        await expect(newest_time(page)).to_have_text("2026-11-26 10:00:00.123")  # on this page all the same
-        await expect(problem).to_have_text("Could not save your time zone choice: database unavailable")
+            await page.get_by_role("checkbox", name="Times in UTC").check()
+            await expect(newest_time(page)).to_have_text("2026-11-26 10:00:00.123")  # on this page all the same
+            await expect(problem).to_have_text("Could not save your time zone choice: Internal Server Error")
+    finally:
+        server.execute("ALTER TABLE users RENAME COLUMN preferences_away TO preferences")
     assert not errors, errors
