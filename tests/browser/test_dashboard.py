@@ -33,27 +33,29 @@ def mode(page: Page):
 
 @contextlib.asynccontextmanager
 async def controller_sending(server, event: str, interval: float) -> AsyncIterator[list[float]]:
-    """A controller sending readings 1, 2, 3, ... until the block ends; yields the values acked so far."""
+    """A controller sending readings 1, 2, 3, ... until the block ends; yields the values acked so far. It stops
+    between messages, so every reading it sent is acked and in the list (the page shows the last of them)."""
     peer = await server.connect_controller()
     acked: list[float] = []
+    stopping = asyncio.Event()
 
     async def send() -> None:
         value = 0.0
-        while True:
+        while not stopping.is_set():
             value += 1
             peer.send({"event_public_id": event, "value": value, "seq": value})
             answer = await peer.receive()
             assert answer["type"] == "ack" and answer["public_ids"][0], answer
             acked.append(value)
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
 
     task = asyncio.ensure_future(send())
     try:
         yield acked
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stopping.set()
+        await task
         peer.close()
 
 
