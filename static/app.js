@@ -2,6 +2,7 @@
 // table, the alarms or, for operators and admins, the controllers and the activity log (hash routes).
 import { computed, createApp, ref } from "vue";
 import { api } from "./api.js";
+import { flushPreferences } from "./preferences.js";
 import { mayAdminister, mayOperate, session, signOut } from "./session.js";
 import AlarmBanner from "./components/AlarmBanner.js";
 import ActivityView from "./views/ActivityView.js";
@@ -49,6 +50,7 @@ const App = {
 
     async function logOut() {
       try {
+        await flushPreferences();  // a choice made just before signing out is kept
         await api("POST", "/auth/logout");
       } finally {
         signOut();

@@ -34,6 +34,13 @@ export async function loadPreferences(key) {
   return value && typeof value === "object" ? value : {};
 }
 
+/** Sends a change still waiting, and resolves once every change sent so far has been answered (signing out
+ * waits for it: after the logout the token could not save it). */
+export function flushPreferences() {
+  if (waiting) send();
+  return saving.catch(() => {});
+}
+
 /** Keeps `value` under `key`, a moment later (a burst of changes is one request); `onError` hears of a failure. */
 export function savePreferences(key, value, onError = () => {}) {
   stored = { ...stored, [key]: value };

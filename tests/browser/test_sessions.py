@@ -13,7 +13,7 @@ from playwright.async_api import ConsoleMessage, Page, Response, expect
 from handlers.base import SocketHandler
 from handlers.stream import StreamHandler
 from models.tokens import issue_token, verify_token
-from tests.browser.helpers import browser_page, save_screenshot, sign_in
+from tests.browser.helpers import browser_page, save_screenshot, saved_preferences, sign_in
 from tests.browser.test_accessibility import violations
 from tests.helpers import TEST_SECRET, USER_PASSWORD, database_unreachable
 
@@ -77,9 +77,12 @@ async def test_the_stream_opens_with_a_ticket_and_logging_out_closes_it_at_once(
         [held] = SocketHandler.held_token_ids()
         assert held == verify_token(TEST_SECRET, token).token_id  # the socket stands for the session's token
 
+        # A chart taken off just before signing out (sooner than the dashboard saves a burst of clicks) is kept.
+        await page.get_by_role("checkbox", name="Show the chart of Pressure", exact=True).uncheck()
         await page.get_by_role("button", name="Sign out").click()
         await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
         await server.wait_for(lambda: server.subscribers() == 0)
+        assert saved_preferences(server, OPERATOR)["dashboard"]["charts"] == [["evt_temp01"]]
 
 
 @pytest.mark.settings(reconnect_base=0.2, reconnect_cap=0.4, poll_interval=0.3, stream_retry=1.0)
