@@ -121,11 +121,12 @@ export default {
     });
 
     // Looking back: every chart shows one span, read as buckets from /datapoints/series, with the experiments
-    // that ran in it.
+    // that ran in it. Only charted events are read (the cards show the live values whatever the span).
     const range = ref("live");
     const history = reactive({ span: null, zoomedFrom: null, buckets: {}, experiments: [], error: null, busy: false });
     let asked = 0;  // which loadHistory is the newest: only its answer is shown
-    // Every event's buckets, a hundred events per request.
+    const duringOf = (span) => ({ from: new Date(span.from).toISOString(), to: new Date(span.to).toISOString() });
+    // The events' buckets, a hundred events per request.
     async function seriesOf(ids, during) {
       const buckets = {};
       for (let at = 0; at < ids.length; at += SERIES_EVENTS) {
@@ -141,8 +142,8 @@ export default {
       history.busy = true;
       history.error = null;
       try {
-        const during = { from: new Date(span.from).toISOString(), to: new Date(span.to).toISOString() };
-        const [buckets, ran] = await Promise.all([seriesOf(events.value.map((event) => event.public_id), during),
+        const during = duringOf(span);
+        const [buckets, ran] = await Promise.all([seriesOf([...chartedIds.value], during),
                                                   api("GET", "/experiments" + query({ ...during, limit: 500 }))]);
         if (mine === asked) Object.assign(history, { buckets, experiments: ran.data });
       } catch (failure) {
@@ -155,9 +156,6 @@ export default {
       history.zoomedFrom = null;
       const span = spanOf(key);
       if (span) loadHistory(span);
-    });
-    watch(events, () => {  // events that arrive after the range was chosen get their history too
-      if (range.value !== "live" && history.span) loadHistory({ ...history.span });
     });
     function showCustom(span) {
       range.value = "custom";
@@ -205,6 +203,20 @@ export default {
       });
     }
     const chartedIds = computed(() => new Set(charts.value.flat()));
+    // A chart added while looking back (or events read after the span was chosen) gets its history; the
+    // charts already read keep theirs.
+    watch(chartedIds, async (ids) => {
+      if (range.value === "live" || !history.span) return;
+      const missing = [...ids].filter((id) => !(id in history.buckets));
+      if (!missing.length) return;
+      const mine = asked;  // a span asked for meanwhile wins
+      try {
+        const more = await seriesOf(missing, duringOf(history.span));
+        if (mine === asked) history.buckets = { ...history.buckets, ...more };
+      } catch (failure) {
+        history.error = `Could not load history: ${failure.message}`;
+      }
+    });
     function toggleChart(id) {
       keep(toggleCharted(charts.value, id));
     }

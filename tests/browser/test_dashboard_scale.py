@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.async_api import Page, expect
@@ -244,3 +245,28 @@ async def test_a_hundred_events_on_a_390_px_phone_never_scroll_sideways(server, 
             await page.wait_for_timeout(500)
             await no_horizontal_overflow(page, 390)
 
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_looking_back_reads_the_history_of_the_charted_events_only(server, chromium):
+    server.add_user(ADMIN, "admin")
+    await hundred_events_with_readings(server)
+    async with browser_page(chromium) as page:
+        asked: list[list[str]] = []
+        page.on("request", lambda request: asked.append(parse_qs(urlsplit(request.url).query)["event_public_id"])
+                if "/datapoints/series" in request.url else None)
+        await sign_in(page, server.url("", "http"), email=ADMIN)
+        await expect(charts(page)).to_have_count(12)
+        charted = set(await charts(page).evaluate_all("(figures) => figures.map((f) => f.dataset.chart)"))
+        asked.clear()  # the Live window's 15 minutes, read for every card (their sparklines)
+        await page.get_by_role("button", name="24 h").click()
+        await expect(charts(page).first).to_have_attribute("data-buckets", re.compile(r"^[1-9]"))
+        assert {event for request in asked for event in request} == charted  # not the other 90 cards
+        asked.clear()
+
+        # One more chart while looking back: its own history is read, the others' kept.
+        power = event_id("Power", 3)
+        await page.get_by_role("checkbox", name=f"Show the chart of {event_name('Power', 3)}", exact=True).check()
+        added = page.locator(f'figure[data-chart="{power}"]')
+        await expect(added).to_have_attribute("data-buckets", re.compile(r"^[1-9]"))
+        assert asked == [[power]]
