@@ -5,6 +5,8 @@
 import uPlot from "uplot";
 import { formatValue } from "../format.js";
 
+const LABEL_ROW = 16;  // px at the top of a plot that an experiment's name takes
+
 /** Draws the rules' lines over the plot (a uPlot draw hook); `lines` as alarms.js's thresholdLines gives them,
  * each with the scale it is on. */
 export function drawThresholds(plot, lines, colours) {
@@ -15,7 +17,6 @@ export function drawThresholds(plot, lines, colours) {
   ctx.setLineDash([6 * ratio, 4 * ratio]);
   ctx.font = `${11 * ratio}px system-ui, sans-serif`;
   ctx.textAlign = "right";
-  ctx.textBaseline = "bottom";
   for (const line of lines) {
     const y = Math.round(plot.valToPos(line.value, line.scale, true));
     if (y < bbox.top || y > bbox.top + bbox.height) continue;
@@ -24,7 +25,10 @@ export function drawThresholds(plot, lines, colours) {
     ctx.moveTo(bbox.left, y);
     ctx.lineTo(bbox.left + bbox.width, y);
     ctx.stroke();
-    ctx.fillText(line.label, bbox.left + bbox.width - 4 * ratio, y - 2 * ratio);
+    // Above its line, unless that is the top row, where experiment names are written: then below it.
+    const below = y - bbox.top < LABEL_ROW * ratio;
+    ctx.textBaseline = below ? "top" : "bottom";
+    ctx.fillText(line.label, bbox.left + bbox.width - 4 * ratio, below ? y + 2 * ratio : y - 2 * ratio);
   }
   ctx.restore();
 }
