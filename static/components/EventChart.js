@@ -9,9 +9,9 @@
 import { computed, onBeforeUnmount, onMounted, ref, watch } from "vue";
 import uPlot from "uplot";
 import { alarmMark, countBySeverity, rangeWithLines, thresholdLines, worstSeverity } from "../alarms.js";
-import { formatSilence } from "../format.js";
+import { formatSilence, formatTime } from "../format.js";
 import { LIVE_WINDOW_MS, lastReadingOf } from "../realtime.js";
-import { drawExperiments, drawThresholds } from "./chartMarks.js";
+import { describePoint, drawExperiments, drawThresholds, hideCursor, moveCursor } from "./chartMarks.js";
 import { chartColours, faded, timeAxis, valueAxis } from "./chartStyle.js";
 
 // 15 minutes across a chart is a second or more per pixel, so the window moves a pixel that often: a chart
@@ -151,6 +151,36 @@ export default {
       }, wait);
     }
 
+    // The keyboard's cursor (as on history charts): the arrows move it from point to point, read out below.
+    const spoken = ref("");
+    function describe(index) {
+      const data = plot.data;
+      const said = single ? describePoint(data[3][index], data[1][index], data[2][index], props.traces[0].unit)
+        : props.traces.map((trace, at) => `${trace.label} ${describePoint(data[at + 1][index], null, null, trace.unit)}`)
+          .join("; ");
+      return `${formatTime(data[0][index] * 1000)}: ${said}`;
+    }
+    function onKey(event) {
+      if (!plot || event.altKey || event.ctrlKey || event.metaKey) return;
+      if (event.key === "Escape") {
+        onBlur();
+        return;
+      }
+      if (behind || !plot.data[0]?.length) {  // focused as it scrolled into view: drawn before its observer says so
+        plot.setData(columns());
+        behind = false;
+        drawnAt = performance.now();
+      }
+      const next = moveCursor(plot, event.key, single ? 3 : 1);
+      if (next === null) return;
+      event.preventDefault();
+      spoken.value = describe(next);
+    }
+    function onBlur() {
+      hideCursor(plot);
+      spoken.value = "";
+    }
+
     onMounted(() => {
       plot = new uPlot(options(), columns(), container.value);
       const resizing = new ResizeObserver(() => plot.setSize(size()));
@@ -169,7 +199,8 @@ export default {
       for (const observer of observers) observer.disconnect();
       plot?.destroy();
     });
-    return { figure, container, single, readings, buckets, stale, silence, mark, severity, thresholds, title, legend };
+    return { figure, container, single, readings, buckets, stale, silence, mark, severity, thresholds, title, legend,
+             spoken, onKey, onBlur };
   },
   // data-chart: the (first) event; data-events: every event; data-points: the readings drawn (in buckets or
   // as themselves); data-buckets: how many buckets. Several events: each one's count in its legend entry.
@@ -194,6 +225,9 @@ export default {
         aria-hidden="true">⚠ </span>{{ mark }}</span><span v-if="thresholds"
         class="visually-hidden">; alarm thresholds: {{ thresholds }}</span><span v-if="experiment"
         class="visually-hidden">; experiment {{ experiment.name }} running, marked from its start</span></figcaption>
-      <div ref="container" class="plot"></div>
+      <div ref="container" class="plot" tabindex="0" role="group" :aria-label="'Live chart of ' +
+        traces.map((trace) => trace.label).join(' and ') + ': arrow keys read the values'" @keydown="onKey"
+        @blur="onBlur"></div>
+      <p class="small muted cursor-readout" role="status">{{ spoken }}</p>
     </figure>`,
 };

@@ -7,7 +7,7 @@
 import { computed, onBeforeUnmount, onMounted, ref, watch } from "vue";
 import uPlot from "uplot";
 import { rangeWithLines, thresholdLines } from "../alarms.js";
-import { cursorStep, describeBucket, describeExperiments, drawExperiments, drawThresholds, experimentSpans }
+import { describeBucket, describeExperiments, drawExperiments, drawThresholds, experimentSpans, hideCursor, moveCursor }
   from "./chartMarks.js";
 import { formatTime } from "../format.js";
 import { chartColours, faded, timeAxis, valueAxis } from "./chartStyle.js";
@@ -134,22 +134,16 @@ export default {
         return;
       }
       if (event.key === "Escape") {
-        plot.setCursor({ left: -10, top: -10 });
-        spoken.value = "";
+        onBlur();
         return;
       }
-      const next = cursorStep(event.key, index, times.length);
+      const next = moveCursor(plot, event.key, single ? 3 : 1);  // on the average, or the first line overlaid
       if (next === null) return;
       event.preventDefault();
-      // Where the average (the first line, overlaid) is then, so the crosshair meets it, not a line of its own.
-      const line = single ? 3 : plot.series.findIndex((series, at) => at > 0 && plot.data[at][next] != null);
-      const top = line > 0 && plot.data[line][next] != null
-        ? plot.valToPos(plot.data[line][next], plot.series[line].scale) : plot.bbox.height / uPlot.pxRatio / 2;
-      plot.setCursor({ left: plot.valToPos(times[next], "x"), top });
       spoken.value = describe(next);
     }
     function onBlur() {
-      plot?.setCursor({ left: -10, top: -10 });
+      hideCursor(plot);
       spoken.value = "";
     }
 

@@ -93,6 +93,34 @@ export function cursorStep(key, index, count) {
   return to === undefined ? null : Math.min(count - 1, Math.max(0, to));
 }
 
+/** Moves the plot's cursor for a key (see cursorStep), its crosshair on `line` (a series index) where that has a
+ * value; returns the point's index, or null when the key is not one of ours. */
+export function moveCursor(plot, key, line) {
+  const times = plot.data[0];
+  const next = cursorStep(key, plot.cursor.idx ?? -1, times.length);
+  if (next === null) return null;
+  // Where the line is then, so the crosshair meets it, not a line of its own mid-plot.
+  const value = plot.data[line]?.[next];
+  const top = value != null ? plot.valToPos(value, plot.series[line].scale) : plot.bbox.height / uPlot.pxRatio / 2;
+  plot.setCursor({ left: plot.valToPos(times[next], "x"), top });
+  return next;
+}
+
+/** Takes the cursor off the plot. */
+export function hideCursor(plot) {
+  plot?.setCursor({ left: -10, top: -10 });
+}
+
+/** A point of a Live chart in words: a reading ("21.5 °C"), or a bucket of them ("21.3 °C (average, 20.1 to
+ * 22.4)"); `low` and `high` as the band draws them, null for a line of its own (overlaid). */
+export function describePoint(value, low, high, unit) {
+  if (value == null) return "no reading";
+  const suffix = unit ? ` ${unit}` : "";
+  const band = low != null && high != null && low !== high
+    ? ` (average, ${formatValue(low)} to ${formatValue(high)})` : "";
+  return `${formatValue(value)}${suffix}${band}`;
+}
+
 /** A history bucket in words: "10:04:00: 21.3 °C (20.1 to 22.4, 60 readings)", or "no data". */
 export function describeBucket(bucket, unit) {
   if (!bucket) return "no data";

@@ -79,6 +79,15 @@ async def test_operator_signs_in_and_sees_history_then_live_values_and_charts(se
         await expect(card_value(page, "evt_temp01")).to_have_text(f"{acked[-1]:g}")
         await expect(chart(page, "evt_temp01")).to_have_attribute("data-points", str(len(acked)))
         await expect(page.locator('[data-event="evt_temp01"] .unit')).to_have_text("°C")
+        # From the keyboard: the newest point read out, then the one before it.
+        await page.get_by_role("group", name=re.compile("^Live chart of Inlet temperature")).focus()
+        readout = chart(page, "evt_temp01").get_by_role("status")
+        await page.keyboard.press("End")
+        await expect(readout).to_have_text(re.compile(rf": {acked[-1]:g} °C$"))
+        await page.keyboard.press("ArrowLeft")
+        await expect(readout).to_have_text(re.compile(rf": {acked[-2]:g} °C$"))
+        await page.keyboard.press("Escape")
+        await expect(readout).to_have_text("")
 
         await page.get_by_label("Experiment name").fill("Calibration run")
         await page.get_by_role("button", name="Start").click()

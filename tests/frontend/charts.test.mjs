@@ -5,7 +5,8 @@ import { test } from "node:test";
 
 import { MINUTE_TICK_SPACE, SECOND_TICK_SPACE, faded, formatTicks, timeTickSpace }
   from "../../static/components/chartStyle.js";
-import { cursorStep, describeBucket, describeExperiments, experimentSpans } from "../../static/components/chartMarks.js";
+import { cursorStep, describeBucket, describeExperiments, describePoint, experimentSpans }
+  from "../../static/components/chartMarks.js";
 import { shiftedSpan, zoomedSpan } from "../../static/components/RangePicker.js";
 import { SLOTS, sparkPath } from "../../static/components/Sparkline.js";
 import { LIVE_WINDOW_MS, LiveSeries } from "../../static/realtime.js";
@@ -110,4 +111,11 @@ test("zooming keeps the middle (or the cursor) in place; moving shifts by a shar
   assert.deepEqual(zoomedSpan(span, 0.5, 2000), { from: 1500, to: 3500 });  // the cursor stays where it was
   assert.deepEqual(shiftedSpan(span, -0.5), { from: -1000, to: 3000 });
   assert.deepEqual(shiftedSpan(span, 0.5), { from: 3000, to: 7000 });
+});
+
+test("a Live chart's point is read out as the reading, or as a bucket's average and range", () => {
+  assert.equal(describePoint(21.5, 21.5, 21.5, "°C"), `${(21.5).toLocaleString()} °C`);  // a reading: no range
+  assert.equal(describePoint(3, 2, 4, "bar"), "3 bar (average, 2 to 4)");
+  assert.equal(describePoint(3, null, null, ""), "3");  // overlaid: a line of its own
+  assert.equal(describePoint(null, null, null, "bar"), "no reading");
 });
