@@ -67,6 +67,7 @@ class _Watch:
     def settle(self) -> None:
         low, high = -INF, INF
         counting_low, counting_high = -INF, INF
+        counting = False  # nothing to count without an active alarm: the quiet band says it all
         for state in self.states:
             if state.holding_since is not None:
                 low, high = INF, -INF  # every reading decides whether it still holds
@@ -76,10 +77,9 @@ class _Watch:
             low, high = max(low, quiet_low), min(high, quiet_high)
             meeting_low, meeting_high = state.rule.meeting(state.last) if state.active else (quiet_low, quiet_high)
             counting_low, counting_high = max(counting_low, meeting_low), min(counting_high, meeting_high)
-        if not any(state.active for state in self.states):
-            counting_low, counting_high = INF, -INF  # nothing to count: the quiet band says it all
+            counting = counting or state.active
         self.low, self.high = low, high
-        self.counting_low, self.counting_high = counting_low, counting_high
+        self.counting_low, self.counting_high = (counting_low, counting_high) if counting else (INF, -INF)
 
 
 class AlarmEvaluator:

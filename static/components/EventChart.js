@@ -11,7 +11,7 @@ import uPlot from "uplot";
 import { alarmMark, countBySeverity, rangeWithLines, thresholdLines, worstSeverity } from "../alarms.js";
 import { formatSilence, formatTime } from "../format.js";
 import { LIVE_WINDOW_MS, lastReadingOf } from "../realtime.js";
-import { describePoint, drawExperiments, drawThresholds, hideCursor, moveCursor } from "./chartMarks.js";
+import { describePoint, drawExperiments, drawThresholds, useKeyboardCursor } from "./chartMarks.js";
 import { chartColours, faded, timeAxis, valueAxis } from "./chartStyle.js";
 
 // 15 minutes across a chart is a second or more per pixel, so the window moves a pixel that often: a chart
@@ -152,7 +152,6 @@ export default {
     }
 
     // The keyboard's cursor (as on history charts): the arrows move it from point to point, read out below.
-    const spoken = ref("");
     function describe(index) {
       const data = plot.data;
       const said = single ? describePoint(data[3][index], data[1][index], data[2][index], props.traces[0].unit)
@@ -160,25 +159,14 @@ export default {
           .join("; ");
       return `${formatTime(data[0][index] * 1000)}: ${said}`;
     }
+    const cursor = useKeyboardCursor(() => plot, single ? 3 : 1, describe);
     function onKey(event) {
-      if (!plot || event.altKey || event.ctrlKey || event.metaKey) return;
-      if (event.key === "Escape") {
-        onBlur();
-        return;
-      }
-      if (behind || !plot.data[0]?.length) {  // focused as it scrolled into view: drawn before its observer says so
+      if (plot && (behind || !plot.data[0]?.length)) {  // focused as it scrolled into view, before its observer said
         plot.setData(columns());
         behind = false;
         drawnAt = performance.now();
       }
-      const next = moveCursor(plot, event.key, single ? 3 : 1);
-      if (next === null) return;
-      event.preventDefault();
-      spoken.value = describe(next);
-    }
-    function onBlur() {
-      hideCursor(plot);
-      spoken.value = "";
+      cursor.onKey(event);
     }
 
     onMounted(() => {
@@ -200,7 +188,7 @@ export default {
       plot?.destroy();
     });
     return { figure, container, single, readings, buckets, stale, silence, mark, severity, thresholds, title, legend,
-             spoken, onKey, onBlur };
+             spoken: cursor.spoken, onKey, onBlur: cursor.onBlur };
   },
   // data-chart: the (first) event; data-events: every event; data-points: the readings drawn (in buckets or
   // as themselves); data-buckets: how many buckets. Several events: each one's count in its legend entry.

@@ -7,8 +7,9 @@
 import { computed, onBeforeUnmount, onMounted, ref, watch } from "vue";
 import uPlot from "uplot";
 import { rangeWithLines, thresholdLines } from "../alarms.js";
-import { describeBucket, describeExperiments, drawExperiments, drawThresholds, experimentSpans, hideCursor, moveCursor }
-  from "./chartMarks.js";
+import {
+  describeBucket, describeExperiments, drawExperiments, drawThresholds, experimentSpans, useKeyboardCursor,
+} from "./chartMarks.js";
 import { formatTime } from "../format.js";
 import { chartColours, faded, timeAxis, valueAxis } from "./chartStyle.js";
 import { zoomedSpan } from "./RangePicker.js";
@@ -34,7 +35,6 @@ export default {
   emits: ["zoom", "remove"],
   setup(props, { emit }) {
     const container = ref(null);
-    const spoken = ref("");  // the cursor's values in words, when the keyboard moved it
     let plot = null;
     let resizeObserver = null;
     const colours = chartColours();
@@ -123,28 +123,17 @@ export default {
       });
       return `${when}: ${said.join("; ")}`;
     }
+    const cursor = useKeyboardCursor(() => plot, single ? 3 : 1, describe);  // on the average, or the first line
     function onKey(event) {
       if (!plot || event.altKey || event.ctrlKey || event.metaKey) return;
-      const times = plot.data[0];
-      const index = plot.cursor.idx ?? -1;
       if (event.key === "+" || event.key === "=" || event.key === "-") {
         event.preventDefault();
-        const centre = index >= 0 ? times[index] * 1000 : undefined;
+        const index = plot.cursor.idx ?? -1;
+        const centre = index >= 0 ? plot.data[0][index] * 1000 : undefined;
         emit("zoom", zoomedSpan({ from: props.from, to: props.to }, event.key === "-" ? 2 : 0.5, centre));
         return;
       }
-      if (event.key === "Escape") {
-        onBlur();
-        return;
-      }
-      const next = moveCursor(plot, event.key, single ? 3 : 1);  // on the average, or the first line overlaid
-      if (next === null) return;
-      event.preventDefault();
-      spoken.value = describe(next);
-    }
-    function onBlur() {
-      hideCursor(plot);
-      spoken.value = "";
+      cursor.onKey(event);
     }
 
     onMounted(() => {
@@ -161,7 +150,7 @@ export default {
       resizeObserver?.disconnect();
       plot?.destroy();
     });
-    return { container, single, colourOf, spoken, thresholds, ran, onKey, onBlur };
+    return { container, single, colourOf, spoken: cursor.spoken, thresholds, ran, onKey, onBlur: cursor.onBlur };
   },
   template: `
     <figure class="chart" :data-chart="traces[0].id" :data-events="traces.map((trace) => trace.id).join(' ')"

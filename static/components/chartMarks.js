@@ -2,6 +2,7 @@
 // threshold lines, the experiments that ran (shaded, with a solid line where each began, so one started a
 // moment ago shows at once), and a cursor moved by the arrow keys whose values are put into words. The
 // pure parts are tested in tests/frontend/charts.test.mjs.
+import { ref } from "vue";
 import uPlot from "uplot";
 import { formatValue } from "../format.js";
 
@@ -95,7 +96,7 @@ export function cursorStep(key, index, count) {
 
 /** Moves the plot's cursor for a key (see cursorStep), its crosshair on `line` (a series index) where that has a
  * value; returns the point's index, or null when the key is not one of ours. */
-export function moveCursor(plot, key, line) {
+function moveCursor(plot, key, line) {
   const times = plot.data[0];
   const next = cursorStep(key, plot.cursor.idx ?? -1, times.length);
   if (next === null) return null;
@@ -106,9 +107,32 @@ export function moveCursor(plot, key, line) {
   return next;
 }
 
-/** Takes the cursor off the plot. */
-export function hideCursor(plot) {
-  plot?.setCursor({ left: -10, top: -10 });
+/**
+ * A chart's cursor from the keyboard (a Vue composable, for the Live and history charts alike): `onKey` moves it
+ * for the arrows, Page Up/Down, Home and End, its crosshair on series `line`, and puts the point into words in
+ * `spoken` with `describe(index)`; Escape and `onBlur` take it off. `onKey` says whether the key was its own.
+ * `plotOf()`: the chart's uPlot, once made.
+ */
+export function useKeyboardCursor(plotOf, line, describe) {
+  const spoken = ref("");
+  function onBlur() {
+    plotOf()?.setCursor({ left: -10, top: -10 });
+    spoken.value = "";
+  }
+  function onKey(event) {
+    const plot = plotOf();
+    if (!plot || event.altKey || event.ctrlKey || event.metaKey) return false;
+    if (event.key === "Escape") {
+      onBlur();
+      return true;
+    }
+    const next = moveCursor(plot, event.key, line);
+    if (next === null) return false;
+    event.preventDefault();
+    spoken.value = describe(next);
+    return true;
+  }
+  return { spoken, onKey, onBlur };
 }
 
 /** A point of a Live chart in words: a reading ("21.5 °C"), or a bucket of them ("21.3 °C (average, 20.1 to
