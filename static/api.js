@@ -116,11 +116,20 @@ export function deleteEvent(publicId, cascade = false) {
   return api("DELETE", `/events/${inPath(publicId)}` + query({ cascade: cascade || null }));
 }
 
-/** The newest `limit` experiments, each with `readings` (counted up to 10,000: `readings_is_lower_bound` beyond),
- * and whether there are older ones. */
-export async function listExperiments(limit) {
-  const { data, next_before: nextBefore } = await api("GET", "/experiments" + query({ limit }));
-  return { experiments: data, more: nextBefore !== null };
+const EXPERIMENTS_PAGE = 500;  // the most GET /experiments gives in one page
+
+/** The newest `count` experiments, each with `readings` (counted up to 10,000: `readings_is_lower_bound` beyond),
+ * page after page, and whether there are older ones. */
+export async function listExperiments(count) {
+  const experiments = [];
+  let before = null;
+  do {
+    const page = await api("GET", "/experiments" + query({
+      limit: Math.min(EXPERIMENTS_PAGE, count - experiments.length), before }));
+    experiments.push(...page.data);
+    before = page.next_before;
+  } while (before !== null && experiments.length < count);
+  return { experiments, more: before !== null };
 }
 
 export function startExperiment(name) {
